@@ -17,8 +17,9 @@ SIZES = {
     #        width, heads, steps, batch, seeds, lengths,       li depths, tagging depths, lr
     "smoke": dict(d=32, h=2, steps=60, batch=32, seeds=2, lengths=[4, 8], li_depths=[1],
                   tag_lengths=[4, 8], tag_depths=[1, 2], lr=3e-3, eval_size=128),
-    "full": dict(d=128, h=4, steps=3000, batch=256, seeds=3, lengths=[8, 16, 32], li_depths=[1, 2],
-                 tag_lengths=[4, 8, 16], tag_depths=[1, 2], tag_steps=2000, lr=1e-3, eval_size=1024),
+    "full": dict(d=128, h=4, steps=2000, batch=256, seeds=3, lengths=[8, 16, 32], li_depths=[1, 2],
+                 zp_depths=[1], zp_steps={8: 2000, 16: 4000, 32: 6000}, zp_pos="none",
+                 tag_lengths=[4, 8], tag_depths=[1, 2], tag_steps=2000, lr=1e-3, eval_size=1024),
     "paper": dict(d=512, h=8, steps=20000, batch=512, seeds=3, lengths=[8, 16, 32, 64], li_depths=[1, 2, 3],
                   tag_lengths=[4, 8, 16, 32, 64], tag_depths=[1, 2, 3, 4], lr=3e-4, eval_size=2048),
 }
@@ -29,21 +30,30 @@ def experiments(preset: str) -> dict[str, list[RunConfig]]:
     train = TrainConfig(steps=s["steps"], batch_size=s["batch"], lr=s["lr"], eval_size=s["eval_size"],
                         log_every=max(1, s["steps"] // 10))
 
+    def zp_train(n):  # Z_p's no-CoT transition comes later at longer words (H100 calibration)
+        steps = s.get("zp_steps", {}).get(n, s["steps"])
+        return TrainConfig(steps=steps, batch_size=s["batch"], lr=s["lr"], eval_size=s["eval_size"],
+                           log_every=max(1, steps // 10))
+
     tag_train = TrainConfig(steps=s.get("tag_steps", s["steps"]), batch_size=s["batch"], lr=s["lr"],
                             eval_size=s["eval_size"], log_every=max(1, s.get("tag_steps", s["steps"]) // 10))
 
-    def run(task, knobs, view, depth, seed):
+    def run(task, knobs, view, depth, seed, train_cfg=None, pos="learned"):
         return RunConfig(task=task, knobs=knobs, view=view, seed=seed,
-                         train=tag_train if view == "tagging" else train,
-                         model=ModelConfig(n_layer=depth, d_model=s["d"], n_head=s["h"]))
+                         train=train_cfg or (tag_train if view == "tagging" else train),
+                         model=ModelConfig(n_layer=depth, d_model=s["d"], n_head=s["h"], pos=pos))
 
     seeds = range(s["seeds"])
     li = [run("s5", {"length": n}, view, depth, seed)
           for n in s["lengths"] for view in ("direct", "cot") for depth in s["li_depths"] for seed in seeds]
-    # Z_p trains on identity-padded words (a length curriculum; evaluation uses full words):
-    # on uniform words alone no-CoT training stays at chance (H100 calibration, 2026-11-23)
-    li += [run("modadd", {"length": n, "p": MODADD_P, "curriculum": True}, "direct", depth, seed)
-           for n in s["lengths"] for depth in s["li_depths"] for seed in seeds]
+    # Z_p trains on identity-padded words (a length curriculum; evaluation uses full words): on
+    # uniform words alone no-CoT training stays at chance. In `full` it has one layer and no
+    # positions (the sum ignores order), and more steps at longer words: the no-CoT transition
+    # comes later as words grow (H100 calibration 2026-11-23, length 32, 1 layer, lr 1e-3: 3000
+    # steps gave 0.13-0.86 over seeds, 6000 steps 0.72-0.97; a higher lr, 3e-3, stayed at chance).
+    li += [run("modadd", {"length": n, "p": MODADD_P, "curriculum": True}, "direct", depth, seed, zp_train(n),
+               s.get("zp_pos", "learned"))
+           for n in s["lengths"] for depth in s.get("zp_depths", s["li_depths"]) for seed in seeds]
     depth = [run(task, {"length": n, "curriculum": True}, "tagging", d, seed)
              for task in ("s5", "a5", "a4xz5", "z60") for n in s["tag_lengths"] for d in s["tag_depths"]
              for seed in seeds]
