@@ -304,15 +304,19 @@ class Equations(Task):
     variables a, b, c, ...; [A | b] is uniform over the systems with A invertible.
 
     Text format, Feng's: an equation is `c a + c b + c c = r`, equations are joined by `,`.
-    Trace step s (s = 1..k) is the whole system after Gauss-Jordan has cleared column s
-    (`eliminate`); in it the first s columns are unit vectors and are written as the bare
-    variable on its own row (zeros omitted), the other columns as `coef var` (even 0 and 1).
+    For each column s = 1..k (`eliminate`) the trace has three steps: the pivot equation
+    scaled to 1; the multiples of it subtracted from the other rows (`q var + ..`, from
+    column s on); the whole system after column s, in Feng's format (the first s columns are
+    unit vectors, written as the bare variable on its own row, zeros omitted; the other
+    columns as `coef var`, even 0 and 1). Feng's CoT has only the third step: each of its
+    numbers is x - f * y / pivot, four numbers mod 11 at once, which a 3-layer model did not
+    learn at our short budget; here every number is one operation on two written numbers.
     Steps are joined by `;`; the answer is the values of a, b, c, ...
 
     Worked example (vars = 2):
-        input   2 a + 1 b = 3 , 1 a + 1 b = 2
-        trace   a + 6 b = 7 , 6 b = 6 ; a = 1 , b = 1
-        answer  1 1
+        input   3 a + 5 b = 3 , 8 a + 5 b = 6
+        trace   a + 9 b = 1 | 8 a + 6 b = 8 | a + 9 b = 1 , 10 b = 9 | b = 2 | 9 b = 7 | a = 5 , b = 2
+        answer  5 2
     """
     name = "equations"
     family = "arithmetic"
