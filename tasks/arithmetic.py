@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from tasks.base import PAD, Encoded, Knob, Problem, Task
+from tasks.base import IGNORE, PAD, Batch, Encoded, Knob, Problem, Task
 from tasks.rng import Rng
 
 F = 11  # the field of Feng et al.
@@ -41,46 +41,59 @@ def _ids(task: Task, words: list[str]) -> list[int]:
 # ----------------------------------------------------------------------------- squaring
 @dataclass
 class SquaringProblem(Problem):
+    p: torch.Tensor  # (n,) prime moduli
     r: torch.Tensor  # (n,) residues mod p
 
 
 class Squaring(Task):
     """Iterated squaring (Li et al. 2024): r^(2^n) mod p, one squaring per trace step.
-    The prompt is r then n `^2` tokens (n in unary, so the prompt grows with the work);
-    tagging supervises r^(2^i) at the i-th `^2`.
+    The prompt is p, r, then n `^2` tokens (n in unary, so the prompt grows with the work);
+    tagging supervises r^(2^i) at the i-th `^2` (p and r are copied at their positions).
 
-    The default p = 107 is a safe prime (106 = 2 * 53) with 2 of order 52 mod 53: after the
-    first squaring the values cycle with period 52 on the 53 quadratic residues. With
-    p = 97 (96 = 2^5 * 3) every r^(2^n) for n >= 5 is one of only four values (0 and the
-    cube roots of 1), so long traces would be almost constant.
+    The modulus is drawn per example, uniformly from the primes in [p_min, p], and written
+    in the prompt, as in Li et al. (input p, r, n). With one fixed p the task is a lookup
+    of r (p entries, the same for every n) that any depth solves without CoT; with p drawn
+    per example the answer is the n-fold composition of the squaring table g(p, x) = x^2 mod
+    p (about 1,300 entries for the default 24 primes in [11, 107]): CoT is supervised on
+    each application of g, a direct model must fit the composed table of (p, r) from one
+    label per example. p_min = p gives the fixed-modulus variant. (At any bounded p and n
+    every such task is a finite table; Li et al.'s serial claim is asymptotic in p.)
 
-    Worked example (p = 107, n = 3):
-        input   5 ^2 ^2 ^2
+    Worked example (n = 3; this example's modulus is 107):
+        input   107 5 ^2 ^2 ^2
         trace   25 | 90 | 75          (5^2, 5^4, 5^8 mod 107)
         answer  75
     """
     name = "squaring"
     family = "arithmetic"
-    complexity = "TC0 at fixed p (eventually periodic); believed serial as p grows (time-lock)"
+    complexity = "TC0 at fixed p (a lookup table); believed serial as p grows (time-lock)"
     views = ("direct", "tagging", "cot", "latent", "pause")
     knobs = {"n": Knob(16, "number of squarings", low=1, high=1024),
-             "p": Knob(107, "prime modulus", low=2, high=10007)}
+             "p": Knob(107, "largest prime modulus", low=2, high=10007),
+             "p_min": Knob(11, "moduli are the primes in [p_min, p], one drawn per example", low=2, high=10007)}
 
     def check_knobs(self):
         if not is_prime(self.k["p"]):
             raise ValueError(f"squaring: knob p={self.k['p']} is not prime; use a prime in [2, 10007], "
                              "e.g. 97, 101, 107")
+        if self.k["p_min"] > self.k["p"]:
+            raise ValueError(f"squaring: knob p_min={self.k['p_min']} must be <= p={self.k['p']}")
+
+    def primes(self) -> list[int]:
+        return [q for q in range(self.k["p_min"], self.k["p"] + 1) if is_prime(q)]
 
     def token_names(self):
-        return ["^2"] + [str(i) for i in range(self.k["p"])]
+        return ["^2"] + [str(i) for i in range(self.k["p"] + 1)]
 
     def sample(self, n: int, rng: Rng, device) -> SquaringProblem:
-        return SquaringProblem(rng.integers(0, self.k["p"], (n,), device))
+        primes = torch.tensor(self.primes(), device=device)
+        p = primes[rng.integers(0, len(primes), (n,), device)]
+        return SquaringProblem(p, rng.integers(0, p, (n,), device))
 
     def trace(self, problem: SquaringProblem) -> torch.Tensor:
-        x, out = problem.r, []
+        x, p, out = problem.r, problem.p, []
         for _ in range(self.k["n"]):
-            x = x * x % self.k["p"]
+            x = x * x % p
             out.append(x)
         return torch.stack(out, dim=1)  # (n, S)
 
@@ -88,18 +101,19 @@ class Squaring(Task):
         return self.trace(problem)[:, -1]
 
     def encode(self, problem: SquaringProblem) -> Encoded:
-        off, r = self.tok("0"), problem.r.unsqueeze(1)
+        off, r, p = self.tok("0"), problem.r.unsqueeze(1), problem.p.unsqueeze(1)
         vals = self.trace(problem) + off
         sq = torch.full((len(problem), self.k["n"]), self.tok("^2"), device=r.device)
-        return Encoded(prompt=torch.cat([r + off, sq], 1), steps=vals.unsqueeze(-1),
-                       answer=vals[:, -1:], tags=torch.cat([r + off, vals], 1))
+        return Encoded(prompt=torch.cat([p + off, r + off, sq], 1), steps=vals.unsqueeze(-1),
+                       answer=vals[:, -1:], tags=torch.cat([p + off, r + off, vals], 1))
 
     def parse(self, text) -> SquaringProblem:
         rows = _lines(text)
         for w in rows:
-            if w[1:] != ["^2"] * self.k["n"]:
-                raise ValueError(f"squaring: expected 'r' and {self.k['n']} '^2', got {' '.join(w)!r}")
-        return SquaringProblem(torch.tensor([int(w[0]) for w in rows]))
+            if w[2:] != ["^2"] * self.k["n"] or len(w) < 2 or int(w[0]) not in self.primes():
+                raise ValueError(f"squaring: expected 'p r' (p a prime in [{self.k['p_min']}, {self.k['p']}]) "
+                                 f"and {self.k['n']} '^2', got {' '.join(w)!r}")
+        return SquaringProblem(torch.tensor([int(w[0]) for w in rows]), torch.tensor([int(w[1]) for w in rows]))
 
 
 # ----------------------------------------------------------------------------- expressions
@@ -260,12 +274,13 @@ class EquationsProblem(Problem):
     system: torch.Tensor  # (n, k, k + 1) augmented matrix [A | b] over F_11, A invertible
 
 
-def eliminate(M: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+def eliminate(M: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
     """Gauss-Jordan over F_11 on (n, k, k+1), Feng's order: for column j, swap in the first
     row >= j with a nonzero entry, scale it to 1, clear column j in every other row.
-    Returns the k + 1 systems (before, after each column) and which rows were invertible."""
+    Returns the k + 1 systems (before, after each column), the k subtracted multiples of the
+    pivot row ((n, k, k+1) each, row j zero) and which systems were invertible."""
     n, k, _ = M.shape
-    inv, ar, out = inverse_table(F, M.device), torch.arange(n, device=M.device), [M]
+    inv, ar, out, subtracted = inverse_table(F, M.device), torch.arange(n, device=M.device), [M], []
     ok = torch.ones(n, dtype=torch.bool, device=M.device)
     for j in range(k):
         nz = M[:, j:, j] != 0
@@ -278,9 +293,10 @@ def eliminate(M: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         M[:, j] = M[:, j] * inv[M[:, j, j]][:, None] % F
         f = M[:, :, j].clone()
         f[:, j] = 0
-        M = (M - f[:, :, None] * M[:, j:j + 1]) % F
+        subtracted.append(f[:, :, None] * M[:, j:j + 1] % F)
+        M = (M - subtracted[-1]) % F
         out.append(M)
-    return out, ok
+    return out, subtracted, ok
 
 
 class Equations(Task):
@@ -288,15 +304,19 @@ class Equations(Task):
     variables a, b, c, ...; [A | b] is uniform over the systems with A invertible.
 
     Text format, Feng's: an equation is `c a + c b + c c = r`, equations are joined by `,`.
-    Trace step s (s = 1..k) is the whole system after Gauss-Jordan has cleared column s
-    (`eliminate`); in it the first s columns are unit vectors and are written as the bare
-    variable on its own row (zeros omitted), the other columns as `coef var` (even 0 and 1).
+    For each column s = 1..k (`eliminate`) the trace has three steps: the pivot equation
+    scaled to 1; the multiples of it subtracted from the other rows (`q var + ..`, from
+    column s on); the whole system after column s, in Feng's format (the first s columns are
+    unit vectors, written as the bare variable on its own row, zeros omitted; the other
+    columns as `coef var`, even 0 and 1). Feng's CoT has only the third step: each of its
+    numbers is x - f * y / pivot, four numbers mod 11 at once, which a 3-layer model did not
+    learn at our short budget; here every number is one operation on two written numbers.
     Steps are joined by `;`; the answer is the values of a, b, c, ...
 
     Worked example (vars = 2):
-        input   2 a + 1 b = 3 , 1 a + 1 b = 2
-        trace   a + 6 b = 7 , 6 b = 6 ; a = 1 , b = 1
-        answer  1 1
+        input   3 a + 5 b = 3 , 8 a + 5 b = 6
+        trace   a + 9 b = 1 | 8 a + 6 b = 8 | a + 9 b = 1 , 10 b = 9 | b = 2 | 9 b = 7 | a = 5 , b = 2
+        answer  5 2
     """
     name = "equations"
     family = "arithmetic"
@@ -311,33 +331,61 @@ class Equations(Task):
         k, parts, need = self.k["vars"], [], n
         while need > 0:  # about 10% of uniform matrices mod 11 are singular: resample those
             M = rng.integers(0, F, (need + need // 4 + 8, k, k + 1), device)
-            M = M[eliminate(M)[1]][:need]
+            M = M[eliminate(M)[2]][:need]
             parts.append(M)
             need -= M.shape[0]
         return EquationsProblem(torch.cat(parts))
 
-    def system_tokens(self, M: torch.Tensor, s: int) -> torch.Tensor:
-        """(n, k, k+1) with its first s columns cleared -> (n, width) token ids."""
+    def system_tokens(self, M: torch.Tensor, s: int, rows=None) -> torch.Tensor:
+        """(n, k, k+1) with its first s columns cleared -> (n, width) token ids of the
+        equations `rows` (default all), joined by `,`."""
         n, k, _ = M.shape
         c0, var, plus, comma = self.tok("0"), self.tok("a"), self.tok("+"), self.tok(",")
         const = lambda t: torch.full((n,), t, dtype=torch.long, device=M.device)  # noqa: E731
-        cols = []
-        for i in range(k):
+        rows, cols = list(range(k)) if rows is None else rows, []
+        for r, i in enumerate(rows):
             terms = [[const(var + i)]] if i < s else []
             terms += [[M[:, i, j] + c0, const(var + j)] for j in range(s, k)]
             for m, term in enumerate(terms):
                 cols += ([const(plus)] if m else []) + term
-            cols += [const(self.tok("=")), M[:, i, k] + c0] + ([const(comma)] if i < k - 1 else [])
+            cols += [const(self.tok("=")), M[:, i, k] + c0] + ([const(comma)] if r < len(rows) - 1 else [])
         return torch.stack(cols, 1)
 
     def states(self, problem: EquationsProblem) -> list[torch.Tensor]:
         return eliminate(problem.system)[0]
 
+    def multiple_tokens(self, Q: torch.Tensor, s: int) -> torch.Tensor:
+        """The multiples of the pivot row subtracted at column s (1-based), every row but the
+        pivot row s - 1: `q var + q var .. = q` over the columns s - 1 .. k - 1, joined by `,`."""
+        n, k, _ = Q.shape
+        c0, var = self.tok("0"), self.tok("a")
+        const = lambda t: torch.full((n,), t, dtype=torch.long, device=Q.device)  # noqa: E731
+        rows, cols = [i for i in range(k) if i != s - 1], []
+        for r, i in enumerate(rows):
+            for j in range(s - 1, k):
+                cols += ([const(self.tok("+"))] if j > s - 1 else []) + [Q[:, i, j] + c0, const(var + j)]
+            cols += [const(self.tok("=")), Q[:, i, k] + c0] + ([const(self.tok(","))] if r < len(rows) - 1 else [])
+        return torch.stack(cols, 1)
+
     def trace(self, problem: EquationsProblem) -> torch.Tensor:
-        st = self.states(problem)
-        rows = [self.system_tokens(M, s) for s, M in enumerate(st) if s > 0]
+        """(n, 3k, W): for each column s = 1..k, three steps: the pivot equation scaled to 1
+        (row s - 1 of the system after column s), the multiples of it subtracted from the
+        other rows, the whole system after column s. Every number written is then one
+        operation on two numbers already written (x / pivot, factor * x, x - multiple)."""
+        states, subtracted, _ = eliminate(problem.system)
+        rows = []
+        for s in range(1, len(states)):
+            rows += [self.system_tokens(states[s], s, [s - 1]), self.multiple_tokens(subtracted[s - 1], s),
+                     self.system_tokens(states[s], s)]
         W = max(r.shape[1] for r in rows)
         return torch.stack([torch.nn.functional.pad(r, (0, W - r.shape[1]), value=PAD) for r in rows], 1)
+
+    def render(self, problem: EquationsProblem, view) -> Batch:
+        """Every row has the same layout: drop the columns of padding that every row ends with."""
+        b = super().render(problem, view)
+        used = int((b.targets != IGNORE).any(0).nonzero().max()) + 1
+        return Batch(b.inputs[:, :used], b.targets[:, :used], b.answer_mask[:, :used], b.latent_mask[:, :used],
+                     b.prompt_len, b.meta)
 
     def solve(self, problem: EquationsProblem) -> torch.Tensor:
         return self.states(problem)[-1][:, :, -1]  # (n, k)

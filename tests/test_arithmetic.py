@@ -20,7 +20,7 @@ VIEWS = ["direct", "cot", "latent:1x1", "pause:2x1"]
 
 
 # ----------------------------------------------------------------------------- generic checks
-SMALL = [Squaring(n=5, p=97), Expr(ops=1), Expr(ops=3), Equations(vars=2), CVP(gates=6, inputs=2)]
+SMALL = [Squaring(n=5, p=97, p_min=97), Squaring(n=3, p=13, p_min=2), Expr(ops=1), Expr(ops=3), Equations(vars=2), CVP(gates=6, inputs=2)]
 
 
 @pytest.mark.parametrize("task", list(SMALL) + [cls() for cls in TASKS], ids=repr)
@@ -44,12 +44,12 @@ def test_views_render_consistently(task, view):
 def test_determinism_and_round_trip(task):
     ea = check_determinism_and_round_trip(task)
     S = {"squaring": task.k.get("n"), "expr": task.k.get("ops", 1) - 1,
-         "equations": task.k.get("vars"), "cvp": task.k.get("gates")}[task.name]
+         "equations": 3 * task.k.get("vars", 1), "cvp": task.k.get("gates")}[task.name]
     assert ea.steps.shape[:2] == (64, S)
 
 
 @pytest.mark.parametrize("cls, knobs, match", [
-    (Squaring, {"p": 91}, "prime"), (Squaring, {"n": 0}, r"\[1, 1024\]"), (Squaring, {"q": 1}, "valid knobs"),
+    (Squaring, {"p": 91}, "prime"), (Squaring, {"p": 13, "p_min": 17}, "p_min=17 must be <= p=13"), (Squaring, {"n": 0}, r"\[1, 1024\]"), (Squaring, {"q": 1}, "valid knobs"),
     (Expr, {"ops": 0}, r"\[1, 64\]"), (Expr, {"ops": 2.5}, "int"), (Equations, {"vars": 9}, r"\[2, 8\]"),
     (CVP, {"gates": 1}, r"\[2, 1024\]"), (CVP, {"gates": 4, "inputs": 4}, r"\[1, gates - 1 = 3\]"),
     (CVP, {"window": 0}, r"\[1, 1024\]")])
@@ -63,19 +63,26 @@ def test_parse_rejects_garbage():
         Expr(ops=2).parse("1 + 2")
     with pytest.raises(ValueError):
         Squaring(n=2).parse("3 ^2")
+    with pytest.raises(ValueError, match="prime"):
+        Squaring(n=1).parse("12 3 ^2")  # 12 is not a modulus
 
 
 # ----------------------------------------------------------------------------- squaring
-@pytest.mark.parametrize("n, p", [(1, 2), (5, 97), (16, 107), (40, 10007)])
-def test_squaring_oracle(n, p):
-    task = Squaring(n=n, p=p)
+@pytest.mark.parametrize("n, p, p_min", [(1, 2, 2), (5, 97, 97), (16, 107, 11), (40, 10007, 9000)])
+def test_squaring_oracle(n, p, p_min):
+    task = Squaring(n=n, p=p, p_min=p_min)
     enc = task.encode(task.sample(200, Rng(n * p), "cpu"))
+    primes = [q for q in range(p_min, p + 1) if all(q % d for d in range(2, q))]
+    seen = set()
     for i in range(200):
-        r = int(words(task, enc.prompt[i].tolist())[0])
-        want = [str(pow(r, 2 ** j, p)) for j in range(1, n + 1)]
+        q, r = map(int, words(task, enc.prompt[i].tolist())[:2])
+        assert q in primes and 0 <= r < q
+        seen.add(q)
+        want = [str(pow(r, 2 ** j, q)) for j in range(1, n + 1)]
         assert [s[0] for s in steps_text(task, enc, i)] == want
         assert words(task, enc.answer[i].tolist()) == want[-1:]
-        assert words(task, enc.tags[i].tolist()) == [str(r)] + want
+        assert words(task, enc.tags[i].tolist()) == [str(q), str(r)] + want
+    assert len(seen) >= min(len(primes), 5)  # the modulus varies per example
 
 
 # ----------------------------------------------------------------------------- expressions
@@ -230,6 +237,13 @@ def feng_format(M, s, k) -> list[str]:
     return out[:-1]
 
 
+def multiples_text(rows, j, k) -> list[str]:
+    out = []
+    for row in rows:
+        out += sum(([str(row[c]), VARS[c], "+"] for c in range(j, k)), [])[:-1] + ["=", str(row[k]), ","]
+    return out[:-1]
+
+
 @pytest.mark.parametrize("k", [2, 3, 4, 5])
 def test_equations_oracle(k):
     task = Equations(vars=k)
@@ -240,12 +254,16 @@ def test_equations_oracle(k):
              for eq in text.split(" , ")]
         assert feng_format(M, 0, k) == text.split()
         steps = steps_text(task, enc, i)
+        assert len(steps) == 3 * k
         for j in range(k):  # Gauss-Jordan in Feng's order, by hand
             piv = next(r for r in range(j, k) if M[r][j])  # StopIteration: singular
             M[j], M[piv] = M[piv], M[j]
             M[j] = [x * INV[M[j][j]] % P for x in M[j]]
-            M = [row if r == j else [(x - row[j] * y) % P for x, y in zip(row, M[j])] for r, row in enumerate(M)]
-            assert steps[j] == feng_format(M, j + 1, k)
+            sub = [[row[j] * y % P for y in M[j]] for row in M]  # the multiples of the pivot row
+            M = [row if r == j else [(x - y) % P for x, y in zip(row, s)] for r, (row, s) in enumerate(zip(M, sub))]
+            assert steps[3 * j] == feng_format([M[j]], j + 1, k)  # the pivot equation alone
+            assert steps[3 * j + 1] == multiples_text([s for r, s in enumerate(sub) if r != j], j, k)
+            assert steps[3 * j + 2] == feng_format(M, j + 1, k)
         x = [M[r][k] for r in range(k)]
         assert words(task, enc.answer[i].tolist()) == [str(v) for v in x]
         assert all(M[r][:k] == [int(r == c) for c in range(k)] for r in range(k))

@@ -18,13 +18,15 @@ epoch 99. 50k steps lets CoT converge at a quarter of their cost; our direct num
 therefore a lower bound on theirs. Our data are fresh every step (no fixed training set),
 so Feng's dropout 0.1 against over-fitting is left out. `paper`, li_arith: the groups
 family's Li et al. settings (d_model 512, 8 heads, batch 512, 20k steps, lr 3e-4).
-`full` (one H100, this family's part <= 2 minutes): d_model 128, 4 heads, batch 256,
-lr 1e-3; feng_table at 2000 steps (direct with 2 seeds, CoT with 3), li_arith at 800 steps
-with 2 seeds on short lengths. The step counts are a first budget, to be calibrated on the
-GPU (see the README).
+`full` (one H100, this family's part <= 2 minutes): d_model 128, 4 heads, batch 128,
+lr 2e-3; feng_table at 2500 steps (direct with 2 seeds, CoT with 3), li_arith at 500 steps
+with 2 seeds, two lengths per task (each length, view and depth is its own group, and a
+group costs about 2 s of setup and evaluation). Cost ~ layers x tokens x models: the
+equations CoT group (3 layers x 162 tokens x 3 seeds) dominates. (Rotary positions learned
+expressions more slowly than learned ones in a CPU probe, so positions stay learned.)
 
-Iterated squaring at a fixed modulus p and a fixed n is a lookup of r (p entries), for
-direct and CoT alike; CVP is where depth and CoT should separate.
+Iterated squaring draws its modulus per example (tasks/arithmetic.py: at one fixed p it
+is a lookup of r, for direct and CoT alike); CVP is where depth and CoT should separate.
 """
 from __future__ import annotations
 
@@ -46,10 +48,10 @@ SIZES = {
                    lengths={"squaring": [4, 8], "cvp": [6, 10]}),
     },
     "full": {
-        "feng": dict(d=128, h=4, steps=2000, batch=256, lr=1e-3, wd=0.01, direct_seeds=2, cot_seeds=3,
+        "feng": dict(d=128, h=4, steps=2500, batch=128, lr=2e-3, wd=0.01, direct_seeds=2, cot_seeds=3,
                      eval_size=1024, sizes={"expr": [4], "equations": [3]}),
-        "li": dict(d=128, h=4, steps=800, batch=256, lr=1e-3, wd=0.01, seeds=2, eval_size=1024,
-                   depths=[1, 2], lengths={"squaring": [4, 8, 16], "cvp": [8, 12, 16]}),
+        "li": dict(d=128, h=4, steps=500, batch=128, lr=2e-3, wd=0.01, seeds=2, eval_size=512,
+                   depths=[1, 2], lengths={"squaring": [4, 16], "cvp": [8, 16]}),
     },
     "paper": {
         "feng": dict(d=256, h=4, steps=50000, batch=512, lr=1e-4, wd=0.01, direct_seeds=3, cot_seeds=3,
