@@ -12,7 +12,7 @@ The estimate, per model of the stack (bf16 autocast on a GPU; fp32 weights and A
     activations kept for backward, per token and per layer (residual and LayerNorms in fp32,
     qkv, attention, MLP in bf16)                ~ 50 d bytes (64 d counted)
     logits (bf16), their fp32 copy, log-softmax and its gradient   ~ 14 V bytes (16 V counted)
-    a chunk of DATA_CHUNK batches of inputs and targets (int64)    16 DATA_CHUNK bytes per token
+    a chunk of data_chunk(B, T) batches of inputs and targets (int64)  16 x chunk bytes per token
 It is deliberately generous: an underestimate costs an OOM and a retry, an overestimate
 only a smaller stack.
 """
@@ -35,13 +35,13 @@ STACK_CAP = 64          # never more models in one stack than this
 def model_bytes(run: RunConfig) -> int:
     """Estimated device memory one model of a stack needs while training (see module doc)."""
     from runners.isoparam import count_params
-    from runners.train import DATA_CHUNK
+    from runners.train import data_chunk
     seq_len, vocab, d_in = task_shape(run.task, run.knobs, run.view)
     vocab += d_in  # a float read-in costs about as much as that many embedding rows
     cfg, B = run.model, run.train.batch_size
     params = count_params(cfg.n_layer, cfg.d_model, cfg.ff, vocab, seq_len)
     tokens = B * seq_len
-    per_token = 64 * cfg.d_model * cfg.n_layer * cfg.n_loops + 16 * vocab + 16 * DATA_CHUNK
+    per_token = 64 * cfg.d_model * cfg.n_layer * cfg.n_loops + 16 * vocab + 16 * data_chunk(B, seq_len)
     return 32 * params + tokens * per_token
 
 

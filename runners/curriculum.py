@@ -23,7 +23,7 @@ import bisect
 import torch
 
 from models.latent import latent_span
-from runners.train import DATA_CHUNK, StackedAdamW, Trainer
+from runners.train import StackedAdamW, Trainer, data_chunk
 from tasks.base import IGNORE, PAD, Latent
 from tasks.rng import Rng
 
@@ -52,17 +52,18 @@ def final_stage(tasks, view: Latent, device) -> int:
 
 
 class CurriculumStream:
-    """Per-run training batches, DATA_CHUNK steps at a time; each example at its step's stage
+    """Per-run training batches, data_chunk(B, T) steps at a time; each example at its step's stage
     (or, with probability stage_mix, an earlier one), right-padded to seq_len."""
 
     def __init__(self, tasks, views, starts, rngs, mix_rngs, batch_size, seq_len, stage_mix, device):
         self.tasks, self.views, self.starts, self.rngs, self.mix_rngs = tasks, views, starts, rngs, mix_rngs
         self.B, self.T, self.mix, self.device = batch_size, seq_len, stage_mix, device
-        self.step, self.buf, self.pos = 0, None, DATA_CHUNK
+        self.chunk = data_chunk(batch_size, seq_len)
+        self.step, self.buf, self.pos = 0, None, self.chunk
 
     def stages(self, mix_rng: Rng) -> torch.Tensor:
-        """(DATA_CHUNK * B,) the stage of each example of the next chunk."""
-        base = torch.tensor([stage_at(self.starts, self.step + i) for i in range(DATA_CHUNK)], device=self.device)
+        """(chunk * B,) the stage of each example of the next chunk."""
+        base = torch.tensor([stage_at(self.starts, self.step + i) for i in range(self.chunk)], device=self.device)
         base = base.repeat_interleave(self.B)
         n = base.shape[0]
         earlier = mix_rng.random((n,), self.device) < self.mix
@@ -70,8 +71,8 @@ class CurriculumStream:
         return torch.where(earlier & (base > 0), pick, base)
 
     def next(self):
-        if self.pos == DATA_CHUNK:
-            n, xs, ys = DATA_CHUNK * self.B, [], []
+        if self.pos == self.chunk:
+            n, xs, ys = self.chunk * self.B, [], []
             for task, rng, mix_rng in zip(self.tasks, self.rngs, self.mix_rngs):
                 problem, stage = task.sample(n, rng, self.device), self.stages(mix_rng)
                 x = torch.full((n, self.T), PAD, dtype=torch.long, device=self.device)
@@ -80,10 +81,10 @@ class CurriculumStream:
                     b, rows = task.render(problem, self.views[s]), stage == s
                     x[rows, :b.inputs.shape[1]] = b.inputs[rows]
                     y[rows, :b.targets.shape[1]] = b.targets[rows]
-                xs.append(x.view(DATA_CHUNK, self.B, self.T))
-                ys.append(y.view(DATA_CHUNK, self.B, self.T))
+                xs.append(x.view(self.chunk, self.B, self.T))
+                ys.append(y.view(self.chunk, self.B, self.T))
             self.buf, self.pos = (torch.stack(xs, 1), torch.stack(ys, 1)), 0  # (chunk, m, B, T)
-            self.step += DATA_CHUNK
+            self.step += self.chunk
         x, y = self.buf[0][self.pos], self.buf[1][self.pos]
         self.pos += 1
         return x, y

@@ -15,7 +15,7 @@ registered token task (cot view, default knobs, d 128 L 2 stacked): the share of
 spent generating data, sample + render timed alone over the step (data_share), and the
 slowdown of the step against the same step with data already made (data_overhead).
 
-Timing: warm-up (graph capture, compilation) excluded; steps in windows of DATA_CHUNK (one
+Timing: warm-up (graph capture, compilation) excluded; steps in windows of the data chunk (one
 data refill each) between torch.cuda.synchronize() calls, until --min-seconds. Every row is
 written to the CSV as soon as it is measured. Targets (README) are printed, never asserted.
 """
@@ -105,7 +105,7 @@ class Perf:
         self.add({"section": "peak", "path": "matmul", "tflops": _sig(self.peak)})
         # quick: a few steps, to exercise every path (no full data chunk: not a measurement)
         self.timing = dict(window=4, min_steps=4, min_s=0.0) if self.quick else \
-            dict(window=16, min_steps=32, min_s=args.min_seconds)
+            dict(window=64, min_steps=64, min_s=args.min_seconds)  # a window: >= one refill at S5 length 64
         self.warmup = 1 if self.quick else 32  # full: two data chunks, CUDA graph capture, compilation
 
     def add(self, row: dict) -> None:
@@ -201,7 +201,7 @@ class Perf:
     # -- the data share, per token task
     def data(self):
         from runners.capacity import fit_stack
-        from runners.train import DATA_CHUNK, Trainer
+        from runners.train import Trainer
         from tasks import TASKS
         a = self.args
         d, L, m = self.args_shapes()[0]
@@ -220,16 +220,16 @@ class Perf:
                               self.device)
             full = time_steps(trainer.step, self.device, warmup=self.warmup, **self.timing)
             with count_host_syncs(self.device) as box:  # one refill: sample + render for every run
-                trainer.data.pos = DATA_CHUNK
+                trainer.data.pos = trainer.data.chunk
                 x0, y0 = trainer.data.next()
                 sync(self.device)
             refills = 1 if self.quick else 4
             start = time.perf_counter()
             for _ in range(refills):
-                trainer.data.pos = DATA_CHUNK
+                trainer.data.pos = trainer.data.chunk
                 trainer.data.next()
             sync(self.device)
-            data_step = (time.perf_counter() - start) / refills / DATA_CHUNK  # all m runs, one step
+            data_step = (time.perf_counter() - start) / refills / trainer.data.chunk  # all m runs, one step
             trainer.data.next = lambda: (x0, y0)
             nodata = time_steps(trainer.step, self.device, warmup=self.warmup // 2, **self.timing)
             share, overhead = data_step / full, max(0.0, 1 - nodata / full)

@@ -3,7 +3,7 @@ knobs), the examples/s of `sample` + `render` on the device, and the share of a 
 that data takes at batch 256, against a forward + backward of a 2-layer, d_model 128
 StackedTransformer (one model) at the task's sequence length.
 
-Generation runs as the trainer runs it: DATA_CHUNK steps of examples per call, on the device,
+Generation runs as the trainer runs it: data_chunk(B, T) steps of examples per call, on the device,
 in the task's CoT view where it has one (the longest sequences), else direct. Real-valued
 tasks (their `encode` raises NotImplementedError) are skipped.
 `supply_ratio` is examples generated per second over examples trained per second: the issue
@@ -23,7 +23,7 @@ import torch
 
 from models.transformer import ModelConfig, StackedTransformer
 from runners.objective import autocast, attention_backends, per_model_loss
-from runners.train import DATA_CHUNK
+from runners.train import data_chunk
 from tasks import TASKS, make_task, parse_view
 from tasks.rng import Rng
 
@@ -54,7 +54,7 @@ def _token_task(name: str):
     return task
 
 
-def data_share(device, tasks=None, batch_size: int = 256, chunk: int = DATA_CHUNK, repeat: int = 5) -> list[dict]:
+def data_share(device, tasks=None, batch_size: int = 256, chunk: int | None = None, repeat: int = 5) -> list[dict]:
     """One dict per token task: view, seq_len, examples_per_s, data_ms and step_ms per training
     step of `batch_size`, share = data_ms / (data_ms + step_ms), supply_ratio = step_ms / data_ms."""
     device = torch.device(device)
@@ -64,9 +64,10 @@ def data_share(device, tasks=None, batch_size: int = 256, chunk: int = DATA_CHUN
         if task is None:
             continue
         view = parse_view("cot" if "cot" in task.views else "direct")
-        n, rng = chunk * batch_size, Rng(0)
-        gen_s = _seconds(lambda: task.render(task.sample(n, rng, device), view), device, repeat)
         batch = task.render(task.sample(batch_size, Rng(1), device), view)
+        per_call = chunk or data_chunk(batch_size, batch.inputs.shape[1])
+        n, rng = per_call * batch_size, Rng(0)
+        gen_s = _seconds(lambda: task.render(task.sample(n, rng, device), view), device, repeat)
         x, y = batch.inputs[None], batch.targets[None]  # (1, B, T): one model
         model = StackedTransformer(MODEL, 1, task.vocab_size, x.shape[-1])
         model.init_weights([0])

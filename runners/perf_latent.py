@@ -19,7 +19,7 @@ import torch
 from models.latent import n_passes
 from models.transformer import ModelConfig
 from runners.config import RunConfig, TrainConfig
-from runners.train import DATA_CHUNK, Trainer
+from runners.train import MAX_CHUNK, Trainer
 from tasks.base import LAT
 
 DEFAULT_KNOBS = {"nodes": 20, "edges": 30, "distance": 4, "trace": "path"}  # the full suite's zhu_graphs task
@@ -31,7 +31,7 @@ def _sync(device):
 
 
 def step_ms(runs, device, steps: int, warmup: int, graph: bool = True) -> tuple[float, Trainer]:
-    """Milliseconds per Trainer.step after `warmup` steps (a multiple of DATA_CHUNK, so data sampling
+    """Milliseconds per Trainer.step after `warmup` steps (a multiple of the data chunk, so data sampling
     is amortised the same way for every view)."""
     old = os.environ.get("DEPTHBENCH_NO_GRAPH")
     if not graph:
@@ -56,7 +56,7 @@ def step_ms(runs, device, steps: int, warmup: int, graph: bool = True) -> tuple[
 
 def latent_step_ratio(device="cpu", task: str = "prosqa", knobs: dict | None = None, thoughts_per_step: int = 1,
                       n_layer: int = 2, d_model: int = 128, n_head: int = 4, m: int = 3, batch_size: int = 256,
-                      steps: int = 2 * DATA_CHUNK, warmup: int = DATA_CHUNK) -> dict:
+                      steps: int = 2 * MAX_CHUNK, warmup: int = MAX_CHUNK) -> dict:
     """Time a latent:Sxc step (every trace step latent) against a direct step of the same task and
     model, m seeds stacked. Returns the times, `ratio` = latent / direct (as trained), `ratio_eager`
     (both without CUDA graphs; the same as `ratio` on a CPU) and `passes`."""
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     p.add_argument("--models", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--d-model", type=int, default=128)
-    p.add_argument("--steps", type=int, default=2 * DATA_CHUNK)
+    p.add_argument("--steps", type=int, default=2 * MAX_CHUNK)
     args = p.parse_args(argv)
     out = latent_step_ratio(args.device, m=args.models, batch_size=args.batch_size, d_model=args.d_model,
                             steps=args.steps)

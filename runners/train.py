@@ -23,7 +23,16 @@ from tasks import parse_view
 from tasks.base import Batch
 from tasks.rng import Rng
 
-DATA_CHUNK = 16  # steps of data sampled per call; fixed so a run's data never depends on m
+DATA_TOKENS = 1 << 20  # tokens of one model's data sampled per call, at most
+MAX_CHUNK = 128
+
+
+def data_chunk(batch_size: int, seq_len: int) -> int:
+    """Steps of data sampled per call: a power of two in [16, 128], about DATA_TOKENS tokens.
+    It depends on the batch shape alone, so a run's data never depends on the stack size m;
+    larger chunks spread the generators' per-call cost (kernel launches) over more steps."""
+    n = DATA_TOKENS // max(1, batch_size * seq_len)
+    return max(16, min(MAX_CHUNK, 1 << max(0, n.bit_length() - 1)))
 
 
 class StackedAdamW:
@@ -74,19 +83,20 @@ class StackedAdamW:
 
 
 class DataStream:
-    """Per-run training batches from each run's own task and Rng, DATA_CHUNK steps at a time."""
+    """Per-run training batches from each run's own task and Rng, data_chunk(B, T) steps at a time."""
 
-    def __init__(self, tasks, view, rngs, batch_size, device):
+    def __init__(self, tasks, view, rngs, batch_size, seq_len, device):
         self.tasks, self.view, self.rngs, self.B, self.device = tasks, view, rngs, batch_size, device
-        self.buf, self.pos, self.step = None, DATA_CHUNK, 0
+        self.chunk = data_chunk(batch_size, seq_len)
+        self.buf, self.pos, self.step = None, self.chunk, 0
 
     def next(self):
-        if self.pos == DATA_CHUNK:
+        if self.pos == self.chunk:
             xs, ys = [], []
             for task, rng in zip(self.tasks, self.rngs):
-                b = task.train_batch(DATA_CHUNK * self.B, rng, self.device, self.view, self.step)
-                xs.append(b.inputs.view(DATA_CHUNK, self.B, *b.inputs.shape[1:]))
-                ys.append(b.targets.view(DATA_CHUNK, self.B, -1))
+                b = task.train_batch(self.chunk * self.B, rng, self.device, self.view, self.step)
+                xs.append(b.inputs.view(self.chunk, self.B, *b.inputs.shape[1:]))
+                ys.append(b.targets.view(self.chunk, self.B, -1))
             self.buf, self.pos = (torch.stack(xs, 1), torch.stack(ys, 1)), 0  # (chunk, m, B, T)
         x, y = self.buf[0][self.pos], self.buf[1][self.pos]
         self.pos += 1
@@ -112,7 +122,7 @@ class Trainer:
         self.opt = StackedAdamW(self.model, [r.train.lr for r in runs], tc.weight_decay, tc.grad_clip,
                                 tc.steps, tc.warmup)
         self.data = DataStream(self.tasks, self.view, [Rng(r.seed).fork("train") for r in runs],
-                               tc.batch_size, self.device)
+                               tc.batch_size, self.seq_len, self.device)
         self.x = self.y = None  # static input buffers, shaped by the first batch
         self.loss_sum = torch.zeros(len(runs), device=self.device)
         self.graph = None

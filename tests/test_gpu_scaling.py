@@ -18,15 +18,16 @@ def _runs(seeds, d=64, L=2, steps=40, batch=32, length=16, view="tagging"):
 
 @pytest.mark.parametrize("view", ["tagging", "cot"])
 def test_no_host_sync_in_the_step_loop(view):
-    from runners.train import DATA_CHUNK, Trainer
+    from runners.train import Trainer
     trainer = Trainer(_runs(range(4), view=view), "cuda")
-    for i in range(2 * DATA_CHUNK):  # warm-up and graph capture may synchronise
+    chunk = trainer.data.chunk
+    for i in range(2 * chunk):  # warm-up and graph capture may synchronise
         trainer.step(i)
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        for i in range(2 * DATA_CHUNK):  # two data refills included
-            trainer.step(2 * DATA_CHUNK + i)
+        for i in range(2 * chunk):  # two data refills included
+            trainer.step(2 * chunk + i)
     finally:
         torch.cuda.set_sync_debug_mode(0)
     torch.cuda.synchronize()

@@ -122,13 +122,14 @@ def test_other_errors_are_not_retried(monkeypatch):
 def test_step_loop_reads_nothing_back_to_the_host(view):
     """The CPU proxy of 'no host sync in the step loop' (tests/test_gpu_scaling.py checks CUDA)."""
     from runners.hostsync import count_host_reads
-    from runners.train import DATA_CHUNK, Trainer
+    from runners.train import Trainer
     runs = [RunConfig("s5", {"length": 6}, view, ModelConfig(n_layer=1, d_model=16, n_head=2),
                       TrainConfig(steps=100, batch_size=4, eval_size=8, log_every=100), seed=s) for s in (0, 1)]
     trainer = Trainer(runs, "cpu")
+    chunk = trainer.data.chunk
     trainer.step(0)
     with count_host_reads() as box:
-        for i in range(1, 2 * DATA_CHUNK + 1):  # two data refills included
+        for i in range(1, 2 * chunk + 1):  # two data refills included
             trainer.step(i)
     assert box["n"] == 0, box["where"]
     with count_host_reads() as box:
