@@ -294,3 +294,32 @@ def test_loader_errors_small_task(tmp_path, records, trace, where):
         load_prosqa_json(path, task)
     if trace == "frontier" and where.endswith("'edges'"):  # the same record loads with the path trace
         load_prosqa_json(path, ProsQA(nodes=8, edges=8, distance=2, trace="path"))
+
+
+@pytest.mark.parametrize("name,knobs", [("prosqa", dict(nodes=12, edges=16, distance=3, trace="path")),
+                                        ("connectivity", dict(nodes=8)), ("reach", dict(nodes=9, distance=3))])
+def test_trainer_rows_against_networkx(name, knobs):
+    """What the model is trained on: rows of the trainer's own data stream, read back from the
+    tokens alone (edges, question), answered by networkx, equal the scored answer target."""
+    from models.transformer import ModelConfig
+    from runners.config import RunConfig, TrainConfig
+    from runners.train import Trainer
+    run = RunConfig(name, knobs, "direct", ModelConfig(n_layer=1, d_model=16, n_head=2), TrainConfig(batch_size=64))
+    trainer = Trainer([run], "cpu")
+    task = trainer.tasks[0]
+    x, y = trainer.data.next()  # (m, B, T)
+    for row, tgt in zip(x[0].tolist(), y[0].tolist()):
+        words = [task.vocab[t] for t in row if t != PAD]
+        ask, eq = words.index("?"), words.index("=")
+        G = nx.Graph() if task.undirected else nx.DiGraph()
+        G.add_edges_from((int(words[j]), int(words[j + 1])) for j in range(0, ask, 3))
+        query = [int(w) for w in words[ask + 1:eq]]
+        G.add_nodes_from(query)
+        if name == "prosqa":
+            want = [c for c in query[1:] if nx.has_path(G, query[0], c)]
+            assert len(want) == 1
+            want = str(want[0])
+        else:
+            want = "yes" if nx.has_path(G, *query) else "no"
+        scored = [t for t in tgt if t != IGNORE]
+        assert task.vocab[scored[0]] == want and scored[1:] == [task.tok("<eos>")]

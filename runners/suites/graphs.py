@@ -26,9 +26,13 @@ SIZES = {
     # prosqa: knobs of the Zhu task; stage_steps: steps of each curriculum stage before the last
     "smoke": dict(d=32, h=2, steps=60, batch=32, seeds=2, lr=3e-3, eval_size=128, stage_steps=10,
                   prosqa=dict(nodes=8, edges=10, distance=2), conn_nodes=[8, 12], conn_depths=[1, 2], conn_steps=60),
-    "full": dict(d=128, h=4, steps=3000, batch=256, seeds=3, lr=1e-3, eval_size=1024, stage_steps=400,
-                 prosqa=dict(nodes=20, edges=30, distance=4), conn_nodes=[8, 16, 32], conn_depths=[1, 2, 3, 4],
-                 conn_steps=2000),
+    # full: sized to the H100 reference timings (0.045-0.055 ms per layer x token per step for a
+    # stack of 3 at d 128): zhu ~47 s of steps (latent ~2x a token step), sanford ~45 s, plus ~3-4 s
+    # per group (13 groups) of set-up, graph capture and evaluation: ~140 s. The former size
+    # (nodes 20/30 edges/distance 4, connectivity 8/16/32 x depths 1-4) was ~330 s and was stopped.
+    "full": dict(d=128, h=4, steps=2000, batch=256, seeds=3, lr=1e-3, eval_size=1024, stage_steps=300,
+                 prosqa=dict(nodes=12, edges=16, distance=3), conn_nodes=[6, 8, 12], conn_depths=[1, 2, 3],
+                 conn_steps=1500),
     "paper": dict(d=768, h=8, steps=20000, batch=256, seeds=3, lr=3e-4, eval_size=2048, stage_steps=2500,
                   prosqa=dict(nodes=24, edges=36, distance=4), conn_nodes=[8, 16, 32, 64],
                   conn_depths=[1, 2, 3, 4, 5, 6], conn_steps=20000),
