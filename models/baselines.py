@@ -4,8 +4,8 @@ Every baseline is a model with a `name` and `predict(xs, ys) -> (n, k)`: at each
 it predicts y_i from x_i and the first i examples (x_j, y_j), j < i, only, and predicts 0 at
 i = 0. Predictions are float64 on the inputs' device, vectorized over the batch and the
 positions (ols, ridge and gd: one batched eigendecomposition of the prefix Gram matrices,
-`PrefixSpectrum`, which `predict_many` shares between them). `evaluate_baseline` scores them with `tasks.regression.nmse_by_k`, the
-function the runner uses for transformers.
+`PrefixSpectrum`, which the three can share through their `coef`). `evaluate_baseline` scores
+them with `tasks.regression.nmse_by_k`, the function the runner uses for transformers.
 
     ols           minimum-norm least squares (the pseudo-inverse, from X^T X's eigenvectors)
     ridge(lam)    argmin_w sum_j (w.x_j - y_j)^2 + lam |w|^2 (Bayes for noise sigma, lam = sigma^2)
@@ -82,20 +82,6 @@ class PrefixSpectrum:
     def predict(self, coef) -> torch.Tensor:
         c = torch.where(self.keep, coef(self.lam, self.lam_max, self.i), 0.0)  # (n, k, d)
         return (c * self.proj).sum(-1)
-
-
-def predict_many(learners, xs: torch.Tensor, ys: torch.Tensor) -> list[torch.Tensor]:
-    """Each learner's (n, k) predictions on the same prompts; the spectral ones (ols, ridge,
-    gd) share one PrefixSpectrum, so the eigendecomposition is done once, not once each."""
-    spectrum = None
-    out = []
-    for learner in learners:
-        if hasattr(learner, "coef"):
-            spectrum = spectrum or PrefixSpectrum(xs, ys)
-            out.append(spectrum.predict(learner.coef))
-        else:
-            out.append(learner.predict(xs, ys))
-    return out
 
 
 @dataclass(frozen=True)
@@ -290,5 +276,6 @@ class BaselineModel(nn.Module):
         return out
 
 
-__all__ = ["BASELINES", "ARCHS", "PrefixSpectrum", "predict_many", "make_baseline", "evaluate_baseline", "reference_baselines", "BaselineModel",
+__all__ = ["BASELINES", "ARCHS", "PrefixSpectrum", "make_baseline", "evaluate_baseline", "reference_baselines",
+           "BaselineModel",
            "LeastSquares", "Ridge", "GradientDescent", "NearestNeighbours", "Averaging", "PhiLeastSquares"]
