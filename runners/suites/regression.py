@@ -3,8 +3,8 @@
 garg_icl          (Garg et al. 2022) linreg: normalized squared error against the number of
                   in-context examples, one transformer beside every baseline (ols, gd, knn3,
                   averaging); figure `garg`.
-akyurek_depth     (Akyurek et al. 2022) depth (1, 2, 4, 8, 12; full: to 8) by label noise sigma (linreg for
-                  sigma = 0, noisylinreg above): the distance of the model's predictions to one
+akyurek_depth     (Akyurek et al. 2022) depth (1, 2, 4, 8, 12; full: to 8) by label noise sigma
+                  (linreg for sigma = 0, noisylinreg above): the distance of the model's predictions to one
                   GD step, ridge (lam = sigma^2) and least squares on the same prompts, read as a
                   phase diagram of the closest learner; figure `akyurek`.
 guo_repr          (Guo et al. 2023) reprreg, y = w . Phi(x): the transformer against the oracle
@@ -100,7 +100,8 @@ def experiments(preset: str) -> dict[str, list[RunConfig]]:
     garg = [net("linreg", {"d": d, "k": k}, s["garg_depth"], seed, s["garg_steps"]) for seed in seeds]
     garg += baselines("linreg", {"d": d, "k": k}, GARG_BASELINES)
     rep = {"d": d, "k": k, **s["rep"]}
-    guo = [net("reprreg", rep, s["guo_depth"], seed, s["garg_steps"]) for seed in seeds] + baselines("reprreg", rep, GUO_BASELINES)
+    guo = [net("reprreg", rep, s["guo_depth"], seed, s["garg_steps"]) for seed in seeds]
+    guo += baselines("reprreg", rep, GUO_BASELINES)
     return {"garg_icl": garg, "akyurek_depth": akyurek, "guo_repr": guo}
 
 
