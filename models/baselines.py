@@ -3,8 +3,9 @@
 Every baseline is a model with a `name` and `predict(xs, ys) -> (n, k)`: at each position i
 it predicts y_i from x_i and the first i examples (x_j, y_j), j < i, only, and predicts 0 at
 i = 0. Predictions are float64 on the inputs' device, vectorized over the batch and the
-positions (ols, ridge and gd: one batched eigendecomposition of the prefix Gram matrices). `evaluate_baseline` scores them with `tasks.regression.nmse_by_k`, the
-function the runner uses for transformers.
+positions (ols, ridge and gd: one batched eigendecomposition of the prefix Gram matrices,
+`PrefixSpectrum`, which the three can share through their `coef`). `evaluate_baseline` scores
+them with `tasks.regression.nmse_by_k`, the function the runner uses for transformers.
 
     ols           minimum-norm least squares (the pseudo-inverse, from X^T X's eigenvectors)
     ridge(lam)    argmin_w sum_j (w.x_j - y_j)^2 + lam |w|^2 (Bayes for noise sigma, lam = sigma^2)
@@ -48,34 +49,39 @@ from tasks.regression import nmse_by_k
 EPS64 = torch.finfo(torch.float64).eps
 
 
-def _prefix_spectral_predict(xs: torch.Tensor, ys: torch.Tensor, coef) -> torch.Tensor:
-    """Spectral estimators fitted on the first i examples and applied at x_i, for every i at
-    once. With G_i = X_<i^T X_<i = V diag(lam) V^T (lam = s^2, the squared singular values of
-    X_<i) and b_i = X_<i^T y_<i, the estimator is w_i = sum_r coef(lam_r, lam_max, i) (v_r . b_i) v_r:
-    ols coef = 1 / lam, ridge 1 / (lam + l), t GD steps (1 - rho^t) / lam. xs (n, k, d),
-    ys (n, k) -> (n, k) float64, through one batched eigendecomposition of the (n, k, d, d)
-    prefix Gram matrices (cumulative sums), not a solve per position: on a GPU that is one
-    batched Jacobi call where per-position SVDs of tall matrices loop over the batch.
+class PrefixSpectrum:
+    """The eigendecomposition every spectral estimator (ols, ridge, gd) of a set of prompts
+    shares, computed once: with G_i = X_<i^T X_<i = V diag(lam) V^T (lam = s^2, the squared
+    singular values of X_<i) and b_i = X_<i^T y_<i, an estimator fitted on the first i examples
+    is w_i = sum_r coef(lam_r, lam_max, i) (v_r . b_i) v_r: ols coef = 1 / lam, ridge
+    1 / (lam + l), t GD steps (1 - rho^t) / lam. xs (n, k, d), ys (n, k); `predict(coef)`
+    -> (n, k) float64, the prediction at x_i for every i. One batched eigendecomposition of
+    the (n, k, d, d) prefix Gram matrices (cumulative sums), not a solve per position.
     Eigenvalues below lam_max * 10 (d + k) eps (the rounding level of G) count as 0: the
     pseudo-inverse's cut-off (singular values below ~3e-7 s_max at d = 10, k = 21)."""
-    X, Y = xs.double(), ys.double()
-    n, k, d = X.shape
-    outer = X[..., :, None] * X[..., None, :]                            # (n, k, d, d)
-    zero = torch.zeros_like(outer[:, :1])
-    G = torch.cat([zero, outer[:, :-1].cumsum(1)], 1)                    # sum over j < i
-    yx = Y[..., None] * X
-    b = torch.cat([torch.zeros_like(yx[:, :1]), yx[:, :-1].cumsum(1)], 1)  # (n, k, d) X_<i^T y_<i
-    # on the CPU: cuSOLVER's batched float64 eigh failed with CUSOLVER_STATUS_INTERNAL_ERROR on an
-    # H100 (2026-11-23); these d x d systems are small, so the round trip costs little
-    lam, V = (t.to(G.device) for t in torch.linalg.eigh(G.cpu()))       # ascending; v_r = V[..., :, r]
-    lam_max = lam[..., -1:]
-    keep = lam > lam_max.clamp(min=0) * 10 * (d + k) * EPS64
-    safe_max = torch.where(lam_max > 0, lam_max, 1.0)
-    i = torch.arange(k, device=X.device, dtype=X.dtype).clamp(min=1).view(1, k, 1)
-    c = torch.where(keep, coef(torch.where(keep, lam, 1.0), safe_max, i), 0.0)  # (n, k, d)
-    vb = (V * b[..., :, None]).sum(-2)                                   # (n, k, d) V^T b
-    vx = (V * X[..., :, None]).sum(-2)                                   # (n, k, d) V^T x_i
-    return (c * vb * vx).sum(-1)
+
+    def __init__(self, xs: torch.Tensor, ys: torch.Tensor):
+        X, Y = xs.double(), ys.double()
+        n, k, d = X.shape
+        outer = X[..., :, None] * X[..., None, :]                            # (n, k, d, d)
+        zero = torch.zeros_like(outer[:, :1])
+        G = torch.cat([zero, outer[:, :-1].cumsum(1)], 1)                    # sum over j < i
+        yx = Y[..., None] * X
+        b = torch.cat([torch.zeros_like(yx[:, :1]), yx[:, :-1].cumsum(1)], 1)  # (n, k, d) X_<i^T y_<i
+        # on the CPU: cuSOLVER's batched float64 eigh failed with CUSOLVER_STATUS_INTERNAL_ERROR on an
+        # H100 (2026-11-23); these d x d systems are small, so the round trip costs little
+        lam, V = (t.to(G.device) for t in torch.linalg.eigh(G.cpu()))       # ascending; v_r = V[..., :, r]
+        lam_max = lam[..., -1:]
+        self.keep = lam > lam_max.clamp(min=0) * 10 * (d + k) * EPS64
+        self.lam = torch.where(self.keep, lam, 1.0)
+        self.lam_max = torch.where(lam_max > 0, lam_max, 1.0)
+        self.i = torch.arange(k, device=X.device, dtype=X.dtype).clamp(min=1).view(1, k, 1)
+        # (n, k, d): (v_r . b_i)(v_r . x_i), what each direction's coefficient multiplies
+        self.proj = (V * b[..., :, None]).sum(-2) * (V * X[..., :, None]).sum(-2)
+
+    def predict(self, coef) -> torch.Tensor:
+        c = torch.where(self.keep, coef(self.lam, self.lam_max, self.i), 0.0)  # (n, k, d)
+        return (c * self.proj).sum(-1)
 
 
 @dataclass(frozen=True)
@@ -87,8 +93,11 @@ class LeastSquares:
     def name(self) -> str:
         return "ols"
 
+    def coef(self, lam, lam_max, i):
+        return 1.0 / lam
+
     def predict(self, xs, ys):
-        return _prefix_spectral_predict(xs, ys, lambda lam, lam_max, i: 1.0 / lam)
+        return PrefixSpectrum(xs, ys).predict(self.coef)
 
 
 @dataclass(frozen=True)
@@ -106,8 +115,11 @@ class Ridge:
     def name(self) -> str:
         return f"ridge(lam={self.lam:g})"
 
+    def coef(self, lam, lam_max, i):
+        return 1.0 / (lam + self.lam)
+
     def predict(self, xs, ys):
-        return _prefix_spectral_predict(xs, ys, lambda lam, lam_max, i: 1.0 / (lam + self.lam))
+        return PrefixSpectrum(xs, ys).predict(self.coef)
 
 
 @dataclass(frozen=True)
@@ -126,13 +138,13 @@ class GradientDescent:
     def name(self) -> str:
         return f"gd(steps={self.steps})" if self.lr is None else f"gd(steps={self.steps},lr={self.lr:g})"
 
-    def _coef(self, lam, lam_max, i):
+    def coef(self, lam, lam_max, i):
         lr = i / lam_max if self.lr is None else self.lr
         rho = 1.0 - lr * lam / i
         return (1.0 - rho ** self.steps) / lam
 
     def predict(self, xs, ys):
-        return _prefix_spectral_predict(xs, ys, self._coef)
+        return PrefixSpectrum(xs, ys).predict(self.coef)
 
 
 @dataclass(frozen=True)
@@ -264,5 +276,6 @@ class BaselineModel(nn.Module):
         return out
 
 
-__all__ = ["BASELINES", "ARCHS", "make_baseline", "evaluate_baseline", "reference_baselines", "BaselineModel",
+__all__ = ["BASELINES", "ARCHS", "PrefixSpectrum", "make_baseline", "evaluate_baseline", "reference_baselines",
+           "BaselineModel",
            "LeastSquares", "Ridge", "GradientDescent", "NearestNeighbours", "Averaging", "PhiLeastSquares"]

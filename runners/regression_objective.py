@@ -22,11 +22,9 @@ seed and eval_size sees (task.for_eval(), Rng(seed).fork("eval"), as Trainer.eva
 from __future__ import annotations
 
 import time
-from collections import defaultdict
-
 import torch
 
-from models.baselines import reference_baselines
+from models.baselines import PrefixSpectrum, reference_baselines
 from tasks.regression import nmse_by_k
 
 
@@ -78,21 +76,21 @@ class RegressionObjective:
 
     def distances(self, at_x: torch.Tensor, part) -> dict[str, torch.Tensor]:
         """dist_<learner> (m,): the model's predictions against each reference learner's on the
-        same prompts. Models whose reference is the same learner go through one batched call."""
+        same prompts. Every model's prompts go through one PrefixSpectrum (one eigendecomposition
+        for the three learners and the m models); a learner shared by models is applied once."""
         refs = [reference_baselines(b.meta["sigma"]) for b in part]
         m, n, k = at_x.shape
+        xs = torch.cat([b.inputs[:, 0::2] for b in part])   # (m n, k, d)
+        ys = torch.cat([b.meta["y"] for b in part])         # (m n, k)
+        spectrum = PrefixSpectrum(xs, ys)
         out = {}
         for name in refs[0]:
             dist = torch.zeros(m, dtype=torch.float64, device=at_x.device)
-            same = defaultdict(list)
+            done = {}
             for j, r in enumerate(refs):
-                same[r[name]].append(j)
-            for learner, js in same.items():
-                xs = torch.cat([part[j].inputs[:, 0::2] for j in js])     # (len(js) n, k, d)
-                ys = torch.cat([part[j].meta["y"] for j in js])           # (len(js) n, k)
-                ref = learner.predict(xs, ys).view(len(js), n, k)
-                for t, j in enumerate(js):
-                    dist[j] = (at_x[j] - ref[t]).pow(2).mean() / part[j].meta["nmse_dim"]
+                if r[name] not in done:
+                    done[r[name]] = spectrum.predict(r[name].coef).view(m, n, k)
+                dist[j] = (at_x[j] - done[r[name]][j]).pow(2).mean() / part[j].meta["nmse_dim"]
             out[f"dist_{name}"] = dist
         return out
 

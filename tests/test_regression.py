@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.baselines import (BASELINES, Averaging, GradientDescent, LeastSquares, NearestNeighbours,
-                              PhiLeastSquares, Ridge, evaluate_baseline, make_baseline)
+                              PhiLeastSquares, Ridge, PrefixSpectrum, evaluate_baseline, make_baseline)
 from tasks.base import CoT, Direct
 from tasks.regression import (TASKS, LinReg, NoisyLinReg, RegressionProblem, ReprReg, SparseLinReg,
                               curriculum, nmse_by_k)
@@ -191,6 +191,13 @@ def test_gd_equals_explicit_iterations_and_converges_to_ols():
     assert not torch.allclose(GradientDescent(1).predict(p.xs, p.ys)[:, 12:], ols[:, 12:], atol=1e-2)
     fixed = GradientDescent(steps=1, lr=0.5).predict(p.xs, p.ys)
     assert torch.allclose(fixed, 0.5 * Averaging().predict(p.xs, p.ys), atol=1e-10)
+
+
+def test_one_spectrum_serves_ols_ridge_and_gd():
+    p = random_prompts(n=6, k=12, d=5)
+    spectrum = PrefixSpectrum(p.xs, p.ys)  # what the runner's dist_* metrics share between learners
+    for learner in (LeastSquares(), Ridge(0.3), GradientDescent(2)):
+        assert torch.equal(spectrum.predict(learner.coef), learner.predict(p.xs, p.ys)), learner.name
 
 
 def test_averaging_closed_form():

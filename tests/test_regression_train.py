@@ -16,6 +16,7 @@ from runners.objective import OBJECTIVES, make_objective
 from runners.regression_objective import RegressionObjective, nmse_key, per_model_mse
 from runners.results_csv import higher_is_better, read_results, write_results
 from runners.suite import suite_experiments, suite_runs
+from runners.suites.regression import SIZES, step_ms
 from runners.sweep import make_groups, run_sweep
 from runners.train import Trainer, train_group
 from tasks import Direct
@@ -173,15 +174,26 @@ def test_suite_builds():
             assert len({t.input_dim for t in tasks}) == 1  # one read-in width per stack
         nets = {r.run_id for r in exps["akyurek_depth"] if r.arch == "transformer"}
         garg_nets = [r for r in exps["garg_icl"] if r.arch == "transformer"]
-        assert garg_nets and {r.run_id for r in garg_nets} <= nets  # Garg's model is one of the sweep's
+        shared = SIZES[preset]["garg_steps"] == SIZES[preset]["steps"]  # then Garg's model is one of the sweep's
+        assert garg_nets and ({r.run_id for r in garg_nets} <= nets) == shared
         depths = {r.model.n_layer for r in exps["akyurek_depth"] if r.arch == "transformer"}
-        assert depths == ({1, 2} if preset == "smoke" else {1, 2, 4, 8, 12})
+        assert depths == {"smoke": {1, 2}, "full": {1, 2, 4, 8}, "paper": {1, 2, 4, 8, 12}}[preset]
         for r in runs:  # baselines see the transformers' eval prompts: same eval_size, seeds and tasks
             assert r.train.eval_size == garg_nets[0].train.eval_size
         d = garg_nets[0].make_task().k["d"]
         assert garg_nets[0].make_task().k["k"] >= 2 * d + 1
     smoke = suite_runs("smoke", ["regression"])
     assert max(r.train.steps for r in smoke) <= 300 and max(r.model.d_model for r in smoke) <= 32
+
+
+def test_full_fits_its_budget_by_the_step_cost_model():
+    groups = make_groups(suite_runs("full", ["regression"]))
+    nets = [g for g in groups if g[0].arch == "transformer"]
+    # 3 stacked 1-layer models over 34 positions: 1.9 ms a step on an H100 (the measured reference)
+    assert math.isclose(step_ms([net(s, model=ModelConfig(1, 128, 4), knobs={"d": 3, "k": 17}) for s in range(3)]),
+                        1.9, rel_tol=0.05)
+    train_s = sum(step_ms(g) * g[0].train.steps for g in nets) / 1000
+    assert train_s <= 60, f"full's stacks need ~{train_s:.0f} s of steps; 90 s in all leaves ~30 s for overhead"
 
 
 def test_figures_draw_from_the_csv(tmp_path):
