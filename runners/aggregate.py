@@ -38,7 +38,7 @@ def aggregate(runs: list[RunConfig], root) -> pd.DataFrame:
                 "suite_version": SUITE_VERSION, "task": cfg["task"], "knobs": format_knobs(knobs),
                 "length": knobs.get("length", ""), "view": cfg["view"], "model": cfg.get("arch", "transformer"),
                 "n_layer": model["n_layer"], "d_model": model["d_model"], "n_head": model["n_head"],
-                "n_loops": model["n_loops"], "params": recs[0]["params"], "train_steps": train["steps"],
+                "n_loops": model["n_loops"], "pos": model.get("pos", "learned"), "params": recs[0]["params"], "train_steps": train["steps"],
                 "batch_size": train["batch_size"], "lr": train["lr"], "n_seeds": len(recs), "metric": metric,
                 "mean": vals.mean(), "std": vals.std(ddof=1) if len(vals) > 1 else 0.0,
                 "min": vals.min(), "max": vals.max(),

@@ -17,13 +17,13 @@ import pandas as pd
 
 COLUMNS = [
     "suite_version", "task", "knobs", "length", "view", "model",
-    "n_layer", "d_model", "n_head", "n_loops", "params",
+    "n_layer", "d_model", "n_head", "n_loops", "pos", "params",
     "train_steps", "batch_size", "lr", "n_seeds",
     "metric", "mean", "std", "min", "max", "wall_s", "device", "git_sha",
 ]
 # two rows with the same key are the same experiment (knobs already holds length)
 KEY = [
-    "task", "knobs", "view", "model", "n_layer", "d_model", "n_head", "n_loops",
+    "task", "knobs", "view", "model", "n_layer", "d_model", "n_head", "n_loops", "pos",
     "train_steps", "batch_size", "lr", "metric",
 ]
 INT_COLUMNS = ["length", "n_layer", "d_model", "n_head", "n_loops", "params",

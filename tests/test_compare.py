@@ -13,7 +13,7 @@ def make_rows():
         for metric, mean, std in [("answer_acc", 0.9, 0.01), ("nmse", 0.10, 0.005)]:
             rows.append(dict(
                 suite_version="0.1", task=task, knobs=knobs, length=length, view="direct",
-                model="transformer", n_layer=4, d_model=128, n_head=4, n_loops=1,
+                model="transformer", n_layer=4, d_model=128, n_head=4, n_loops=1, pos="learned",
                 params=812544, train_steps=2000, batch_size=64, lr=1e-3, n_seeds=3,
                 metric=metric, mean=mean, std=std, min=mean - std, max=mean + std,
                 wall_s=12.5, device="cpu", git_sha="abc1234"))

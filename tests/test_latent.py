@@ -214,7 +214,7 @@ def test_suite_family():
 def _result_rows():
     """A small result CSV (DataFrame) as the aggregate writes it."""
     from runners.results_csv import COLUMNS
-    base = dict(suite_version="v1", model="transformer", d_model=128, n_head=4, n_loops=1, params=1000,
+    base = dict(suite_version="v1", model="transformer", d_model=128, n_head=4, n_loops=1, pos="learned", params=1000,
                 train_steps=100, batch_size=8, lr=1e-3, n_seeds=3, metric="answer_acc", wall_s=10.0,
                 device="cpu", git_sha="abc", length="")
     base["wall_s"] = 5.0
