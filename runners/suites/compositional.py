@@ -13,7 +13,8 @@ exchange         the serial-steps exchange rate: answer accuracy against the num
                    cot      a base model of `base_layers` layers writing L trace tokens: the
                             trace kept every K / L steps (knob trace_every), so token j holds
                             the value after j * K / L hops (prefix products); the last is the
-                            answer, written again after '='
+                            answer, written again after '='. L = 1 (one trace token, the answer
+                            itself) is the 1-layer direct run, shared with depth (base_layers 1)
                    latent   the same base model and the same L-step trace with every step a
                             continuous thought: view latent:Lx1 (L thoughts, no trace tokens)
                  L runs over the divisors of the task size K listed in SIZES, so every
@@ -34,27 +35,30 @@ from runners.config import RunConfig, TrainConfig, task_shape
 from runners.isoparam import iso_param_configs
 
 SIZES = {  # per study: optimizer steps, batch, seeds (stacked), positions, then the study's own sizes
-    # pos: rope for k-hop and S5 (a 1-hop lookup stayed at chance for 2,000 CPU steps with learned
-    # positions and was learned with rope); learned for tree paths (rope found the root less well)
+    # pos, from CPU checks (d 64, lr 3e-3): direct k-hop lookups stay at chance with learned (and
+    # sinusoidal) positions for 1-2k steps, and are learned with rope: depth_width uses rope. A
+    # 1-layer k-hop CoT (every hop written) reached 0.73 with learned positions and stayed at 0.22
+    # with rope: the exchange rate keeps learned positions for every currency (one architecture).
+    # Tree paths: learned (rope found the root less often).
     "smoke": dict(
         lr=3e-3, eval_size=64,
         dw=dict(steps=40, batch=16, seeds=2, budget=40_000, depths=[1, 2], head_dim=8, pos="rope",
                 knobs=dict(n_functions=3, domain=3, hops=2, holdout=2.0)),
-        ex=dict(seeds=2, d=32, h=2, base_layers=1, Ls=[1, 2], pos="rope",
+        ex=dict(seeds=2, d=32, h=2, base_layers=1, Ls=[1, 2], pos="learned",
                 khop=dict(steps=40, batch=16, hops=2, domain=3), s5=dict(steps=40, batch=16, length=2)),
         tree=dict(steps=40, batch=16, seeds=2, nodes=6, min_depth=2, n_layer=2, d=32, h=1, pos="learned")),
     "full": dict(  # about 85 s on one H100 (the estimate is in the README)
         lr=3e-3, eval_size=1024,
         dw=dict(steps=1500, batch=128, seeds=3, budget=310_000, depths=[1, 2, 4], head_dim=16, pos="rope",
                 knobs=dict(n_functions=8, domain=6, hops=2, holdout=0.25)),
-        ex=dict(seeds=3, d=128, h=4, base_layers=1, Ls=[1, 2, 4], pos="rope",  # S5 rows are short: a larger batch is cheap
-                khop=dict(steps=1000, batch=128, hops=4, domain=4), s5=dict(steps=1500, batch=512, length=4)),
+        ex=dict(seeds=3, d=128, h=4, base_layers=1, Ls=[1, 2, 4], pos="learned",  # S5 rows are short: a larger batch is cheap
+                khop=dict(steps=1200, batch=128, hops=4, domain=4), s5=dict(steps=1200, batch=512, length=4)),
         tree=dict(steps=2000, batch=128, seeds=2, nodes=16, min_depth=3, n_layer=6, d=128, h=1, pos="learned")),
     "paper": dict(
         lr=3e-4, eval_size=2048,
         dw=dict(steps=20000, batch=512, seeds=3, budget=2_450_000, depths=[1, 2, 4, 8, 16], head_dim=16, pos="rope",
                 knobs=dict(n_functions=8, domain=8, hops=4, holdout=0.25)),
-        ex=dict(seeds=3, d=256, h=8, base_layers=1, Ls=[1, 2, 4, 8, 16], pos="rope",
+        ex=dict(seeds=3, d=256, h=8, base_layers=1, Ls=[1, 2, 4, 8, 16], pos="learned",
                 khop=dict(steps=20000, batch=512, hops=8, domain=5), s5=dict(steps=20000, batch=512, length=16)),
         tree=dict(steps=20000, batch=512, seeds=3, nodes=16, min_depth=3, n_layer=6, d=128, h=1, pos="learned")),
 }
@@ -104,8 +108,8 @@ def exchange(s: dict, currencies=("depth", "loops", "cot")) -> list[RunConfig]:
                     "latent": (dict(n_layer=p["base_layers"]), f"latent:{L}x1", every)}
             for cur in currencies:
                 shape, view, trace_every = plan[cur]
-                if cur == "loops" and L == 1:
-                    continue  # one pass of one layer: the depth-1 run
+                if cur in ("loops", "cot") and L == 1 and (cur == "loops" or p["base_layers"] == 1):
+                    continue  # one pass of one layer, answering at once: the depth-1 run
                 model = ModelConfig(d_model=p["d"], n_head=p["h"], pos=p["pos"], **shape)
                 runs += [RunConfig(task=task, knobs={**knobs, "trace_every": trace_every}, view=view,
                                    model=model, train=train, seed=seed) for seed in range(p["seeds"])]
