@@ -48,7 +48,8 @@ def iso_param_configs(budget: int, depths: list[int], vocab_size: int, max_len: 
         raise ValueError(f"depths={depths} must be a non-empty list of integers >= 1")
     configs = []
     for L in depths:
-        count = lambda j: count_params(L, j * head_dim, d_ff_mult * j * head_dim, vocab_size, max_len, pos)  # noqa: E731
+        def count(j, L=L):
+            return count_params(L, j * head_dim, d_ff_mult * j * head_dim, vocab_size, max_len, pos)
         j = 1  # the count grows with the width: walk up to the first width at or past the budget
         while count(j) < budget:
             j += 1
