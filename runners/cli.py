@@ -73,7 +73,7 @@ def cmd_show(args, extra) -> int:
         for key, val in parts.items():
             print(f"  {key:<7}{val}")
         if not batch.inputs.dtype.is_floating_point:  # the whole sequence: inputs and the last target
-            last = [t for t in batch.targets[i, -1:].tolist() if t >= 0] if view.name != "tagging" else []  # -100: a pad
+            last = batch.targets[i, -1:].tolist() if view.name != "tagging" else []
             print(f"  {args.view + ':':<7}{task.decode(batch.inputs[i].tolist() + last)}")
     return 0
 
