@@ -19,7 +19,10 @@ def draw(df, out: Path) -> list[Path]:
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(8.5, 3), gridspec_kw={"wspace": 0.35})
     for i, ((knobs, steps), g) in enumerate(rows.groupby(["knobs", "train_steps"])):
         g = g.sort_values("n_layer")
-        hops = dict(p.split("=", 1) for p in knobs.split(";")).get("hops", "?")
+        kv = dict(p.split("=", 1) for p in knobs.split(";"))
+        hops = kv.get("hops", "?")
+        if kv.get("kind") == "permutation":  # a uniform answer: chance is 1 / domain
+            ax.axhline(1 / int(kv["domain"]), color=f"C{i}", lw=0.6, ls=":", label=f"chance (domain {kv['domain']})")
         label = f"{hops} hops, ~{g['params'].median() / 1e6:.2f}M params, {steps} steps"
         ax.errorbar(g["n_layer"], g["mean"], yerr=[g["mean"] - g["min"], g["max"] - g["mean"]], marker="o",
                     ms=4, capsize=2, color=f"C{i}", label=label)

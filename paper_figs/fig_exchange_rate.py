@@ -3,9 +3,10 @@ serial steps, one line per currency, one panel per task (k-hop composition, S5 w
 
 A row's currency and L come from its columns alone:
     depth   view direct, n_loops 1: L = n_layer
-    loops   view direct, n_loops > 1: L = n_loops (one layer run L times); the 1-layer
-            direct row is L = 1 of both depth and loops
+    loops   view direct, n_loops > 1: L = n_loops (one layer run L times)
     cot     view cot: L = trace tokens = ceil(K / trace_every), K = hops or length
+            the 1-layer direct row is L = 1 of depth, loops and cot (a CoT of one token is the
+            answer itself: the 1-layer base model answering directly)
     latent  view latent:SxC: L = min(S, ceil(K / trace_every)) * C thoughts
 Only rows whose knobs name trace_every are read (the compositional suite's `exchange`).
 """
@@ -34,12 +35,12 @@ def task_size(task: str, knobs: dict) -> int:
 
 
 def currency(task: str, view: str, n_layer: int, n_loops: int, knobs: dict) -> list[tuple[str, int]]:
-    """[(currency, L), ...] a row stands for (two for the 1-layer direct row); [] if none."""
+    """[(currency, L), ...] a row stands for (three for the 1-layer direct row); [] if none."""
     steps = math.ceil(task_size(task, knobs) / int(knobs.get("trace_every", 1)))
     if view == "direct":
         if n_loops > 1:
             return [("loops", n_loops)] if n_layer == 1 else []
-        return [("depth", n_layer)] + ([("loops", 1)] if n_layer == 1 else [])
+        return [("depth", n_layer)] + ([("loops", 1), ("cot", 1)] if n_layer == 1 else [])
     if view == "cot":
         return [("cot", steps)]
     if view.startswith("latent:"):

@@ -83,7 +83,8 @@ class KHop(Task):
         "order": Knob("listed", "table blocks in application order, or shuffled with the chain in the query",
                       choices=("listed", "shuffled")),
         "split": Knob("train", "which name combinations to sample", choices=("train", "test")),
-        "holdout": Knob(0.25, "held-out combinations: a fraction in (0, 1) or a whole number >= 1"),
+        "holdout": Knob(0.25, "held-out combinations: a fraction in (0, 1), a whole number >= 1, "
+                              "or 0 for no split (train and test on every combination)"),
         "trace_every": Knob(1, "the trace keeps every j-th value, counted back from the answer "
                                "(ceil(k / j) steps: a CoT of fewer, longer steps)", low=1, high=64),
     }
@@ -92,26 +93,32 @@ class KHop(Task):
         F, k, h = self.k["n_functions"], self.k["hops"], self.k["holdout"]
         self.n_combos = F ** k
         n = self.n_combos
-        if self.n_combos <= _ENUM_MAX:
+        if h == 0:  # no split: every combination in training and in the test
+            if self.k["split"] == "test":
+                raise ValueError("khop: split='test' needs held-out combinations (holdout > 0)")
+            self.n_holdout = 0
+        elif self.n_combos <= _ENUM_MAX:
             if 0 < h < 1:
                 self.n_holdout = min(max(round(h * n), 1), n - 1)
             elif h >= 1 and h.is_integer() and h <= n - 1:
                 self.n_holdout = int(h)
             else:
-                raise ValueError(f"khop: holdout={h} must be a fraction in (0, 1) or a whole number "
+                raise ValueError(f"khop: holdout={h} must be 0, a fraction in (0, 1) or a whole number "
                                  f"of combinations in [1, {n - 1}] (n_functions**hops = {n})")
         else:
             frac = h if 0 < h < 1 else h / n
             if not 0.01 <= frac <= 0.99:
                 raise ValueError(f"khop: with n_functions**hops = {n} > 2**20 combinations holdout={h} "
-                                 "must be a fraction in [0.01, 0.99]")
+                                 "must be 0 or a fraction in [0.01, 0.99]")
             self.n_holdout = round(frac * n)  # expected number; the threshold is on the hash
             span = float(1 << 64)
             self._threshold = int(frac * span) - (1 << 63)  # held out iff hash < threshold (signed)
         self._codes = {}
 
     def for_eval(self) -> "KHop":
-        """The same task on the held-out combinations."""
+        """The same task on the held-out combinations (itself when nothing is held out)."""
+        if self.n_holdout == 0:
+            return self
         return type(self)(**{**self.k, "split": "test"})
 
     def token_names(self):
@@ -121,6 +128,8 @@ class KHop(Task):
     # -- the split
     def held_out(self, names: torch.Tensor) -> torch.Tensor:
         """(..., k) name tuples -> (...,) bool: is the tuple held out (a test combination)?"""
+        if self.n_holdout == 0:
+            return torch.zeros(names.shape[:-1], dtype=torch.bool, device=names.device)
         if self.n_combos > _ENUM_MAX:
             return combination_hash(names) < self._threshold
         codes = encode_combination(names, self.k["n_functions"])
@@ -139,6 +148,8 @@ class KHop(Task):
 
     def _sample_names(self, n: int, rng: Rng, device) -> torch.Tensor:
         F, k, test = self.k["n_functions"], self.k["hops"], self.k["split"] == "test"
+        if self.n_holdout == 0:
+            return rng.integers(0, F, (n, k), device)
         if self.n_combos <= _ENUM_MAX:
             codes = self.split_codes(self.k["split"], device)
             return decode_combination(codes[rng.integers(0, len(codes), (n,), device)], F, k)

@@ -110,6 +110,15 @@ def test_khop_for_eval():
     assert ev.held_out(ev.sample(100, Rng(0), "cpu").names).all()
 
 
+def test_khop_no_split():
+    """holdout=0: every combination is trained and tested; every name tuple can occur."""
+    task = KHop(n_functions=2, hops=2, holdout=0)
+    assert task.for_eval() is task
+    names = task.sample(400, Rng(0), "cpu").names
+    assert not task.held_out(names).any()
+    assert {tuple(r) for r in names.tolist()} == {(a, b) for a in range(2) for b in range(2)}
+
+
 def test_combination_codes_roundtrip():
     names = torch.randint(0, 7, (50, 4), generator=torch.Generator().manual_seed(1))
     assert torch.equal(decode_combination(encode_combination(names, 7), 7, 4), names)
@@ -205,7 +214,7 @@ def test_views_render(cls, view):
 
 @pytest.mark.parametrize("cls,knobs,match", [
     (KHop, {"hops": 0}, r"\[1"), (KHop, {"domain": 1}, r"\[2"), (KHop, {"n_functions": 1}, r"\[2"),
-    (KHop, {"holdout": 0.0}, r"\[1, 511\]"), (KHop, {"holdout": 512}, r"\[1, 511\]"),
+    (KHop, {"holdout": 0.0, "split": "test"}, "holdout > 0"), (KHop, {"holdout": 512}, r"\[1, 511\]"),
     (KHop, {"holdout": 2.5}, r"\[1, 511\]"), (KHop, {"holdout": -0.1}, r"\(0, 1\)"),
     (KHop, {"n_functions": 64, "hops": 4, "holdout": 3}, r"\[0.01, 0.99\]"),
     (KHop, {"kind": "relation"}, "function"), (KHop, {"split": "val"}, "test"),

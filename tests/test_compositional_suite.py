@@ -24,23 +24,26 @@ EXPERIMENTS = {"depth_width", "exchange", "exchange_latent", "treepath"}
 
 
 # ----------------------------------------------------------------------------- parameter counts
-@pytest.mark.parametrize("n_layer,d,n_head,vocab,max_len,n_loops", [
-    (1, 32, 2, 14, 14, 1), (2, 64, 4, 127, 10, 1), (4, 112, 7, 24, 34, 1), (8, 80, 5, 24, 34, 1),
-    (6, 128, 1, 27, 79, 1), (1, 128, 4, 17, 28, 4), (3, 48, 3, 5, 200, 2)])
-def test_count_params_is_the_real_model(n_layer, d, n_head, vocab, max_len, n_loops):
-    """Learned positions, untied head, d_ff = 4 d; loops reuse the blocks (no new parameters)."""
-    cfg = ModelConfig(n_layer=n_layer, d_model=d, n_head=n_head, n_loops=n_loops, input_injection=n_loops > 1)
+@pytest.mark.parametrize("n_layer,d,n_head,vocab,max_len,n_loops,pos", [
+    (1, 32, 2, 14, 14, 1, "learned"), (2, 64, 4, 127, 10, 1, "rope"), (4, 112, 7, 24, 34, 1, "learned"),
+    (8, 80, 5, 24, 34, 1, "sinusoidal"), (6, 128, 1, 27, 79, 1, "rope"), (1, 128, 4, 17, 28, 4, "learned"),
+    (3, 48, 3, 5, 200, 2, "none")])
+def test_count_params_is_the_real_model(n_layer, d, n_head, vocab, max_len, n_loops, pos):
+    """Untied head, d_ff = 4 d; positions are parameters only when learned; loops add none."""
+    cfg = ModelConfig(n_layer=n_layer, d_model=d, n_head=n_head, n_loops=n_loops, input_injection=n_loops > 1,
+                      pos=pos)
     model = StackedTransformer(cfg, 2, vocab, max_len)
-    assert model.n_params() == count_params(n_layer, d, 4 * d, vocab, max_len)
+    assert model.n_params() == count_params(n_layer, d, 4 * d, vocab, max_len, pos)
     assert model.n_params() == sum(p.numel() for p in model.parameters()) // 2
 
 
-@pytest.mark.parametrize("budget,depths,head_dim", [(625_000, [1, 2, 4, 8], 16), (400_000, [1, 2, 4, 8], 8),
-                                                    (1_250_000, [1, 2, 4, 8], 16), (200_000, [1, 2, 4], 8)])
-def test_iso_param_shapes_have_the_budget_in_the_real_model(budget, depths, head_dim):
+@pytest.mark.parametrize("budget,depths,head_dim,pos", [
+    (625_000, [1, 2, 4, 8], 16, "learned"), (400_000, [1, 2, 4, 8], 8, "rope"),
+    (1_250_000, [1, 2, 4, 8], 16, "learned"), (200_000, [1, 2, 4], 8, "rope")])
+def test_iso_param_shapes_have_the_budget_in_the_real_model(budget, depths, head_dim, pos):
     vocab, max_len = 24, 34
-    for c in iso_param_configs(budget, depths, vocab, max_len, head_dim=head_dim):
-        cfg = ModelConfig(n_layer=c["n_layer"], d_model=c["d_model"], n_head=c["n_head"], d_ff=c["d_ff"])
+    for c in iso_param_configs(budget, depths, vocab, max_len, head_dim=head_dim, pos=pos):
+        cfg = ModelConfig(n_layer=c["n_layer"], d_model=c["d_model"], n_head=c["n_head"], d_ff=c["d_ff"], pos=pos)
         real = StackedTransformer(cfg, 1, vocab, max_len).n_params()
         assert real == c["params"] and abs(real - budget) <= 0.05 * budget
 

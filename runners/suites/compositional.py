@@ -13,7 +13,8 @@ exchange         the serial-steps exchange rate: answer accuracy against the num
                    cot      a base model of `base_layers` layers writing L trace tokens: the
                             trace kept every K / L steps (knob trace_every), so token j holds
                             the value after j * K / L hops (prefix products); the last is the
-                            answer, written again after '='
+                            answer, written again after '='. L = 1 (one trace token, the answer
+                            itself) is the 1-layer direct run, shared with depth (base_layers 1)
                    latent   the same base model and the same L-step trace with every step a
                             continuous thought: view latent:Lx1 (L thoughts, no trace tokens)
                  L runs over the divisors of the task size K listed in SIZES, so every
@@ -33,28 +34,36 @@ from models.transformer import ModelConfig
 from runners.config import RunConfig, TrainConfig, task_shape
 from runners.isoparam import iso_param_configs
 
-SIZES = {  # per study: optimizer steps, batch, seeds (stacked), then the study's own sizes
+SIZES = {  # per study: optimizer steps, batch, seeds (stacked), positions, then the study's own sizes
+    # pos, from CPU checks (d 64, lr 3e-3): direct k-hop lookups stay at chance with learned (and
+    # sinusoidal) positions for 1-2k steps, and are learned with rope: depth_width uses rope. A
+    # 1-layer k-hop CoT (every hop written) reached 0.73 with learned positions and stayed at 0.22
+    # with rope: the exchange rate keeps learned positions for every currency (one architecture).
+    # Tree paths: learned (rope found the root less often). depth_width composes permutations: with
+    # random maps, "the most frequent value of the last table" scores E[max count] / D (0.40 at
+    # D 6, 0.32 at D 8) without composing, and 1- and 4-layer models both sat there (0.375).
     "smoke": dict(
         lr=3e-3, eval_size=64,
-        dw=dict(steps=40, batch=16, seeds=2, budget=40_000, depths=[1, 2], head_dim=8,
+        dw=dict(steps=40, batch=16, seeds=2, budget=40_000, depths=[1, 2], head_dim=8, pos="rope",
                 knobs=dict(n_functions=3, domain=3, hops=2, holdout=2.0)),
-        ex=dict(seeds=2, d=32, h=2, base_layers=1, Ls=[1, 2],
+        ex=dict(seeds=2, d=32, h=2, base_layers=1, Ls=[1, 2], pos="learned",
                 khop=dict(steps=40, batch=16, hops=2, domain=3), s5=dict(steps=40, batch=16, length=2)),
-        tree=dict(steps=40, batch=16, seeds=2, nodes=6, min_depth=2, n_layer=2, d=32, h=1)),
-    "full": dict(
-        lr=1e-3, eval_size=1024,
-        dw=dict(steps=1000, batch=128, seeds=3, budget=625_000, depths=[1, 2, 4, 8], head_dim=16,
-                knobs=dict(n_functions=8, domain=8, hops=3, holdout=0.25)),
-        ex=dict(seeds=3, d=128, h=4, base_layers=1, Ls=[1, 2, 4],  # S5 rows are short: a larger batch is cheap
-                khop=dict(steps=1000, batch=128, hops=4, domain=5), s5=dict(steps=1000, batch=512, length=4)),
-        tree=dict(steps=2000, batch=128, seeds=2, nodes=16, min_depth=3, n_layer=6, d=128, h=1)),
+        tree=dict(steps=40, batch=16, seeds=2, nodes=6, min_depth=2, n_layer=2, d=32, h=1, pos="learned")),
+    "full": dict(  # about 85 s on one H100 (the estimate is in the README)
+        lr=3e-3, eval_size=1024,
+        dw=dict(steps=2500, batch=128, seeds=3, budget=310_000, depths=[1, 2, 4], head_dim=16, pos="rope",
+                knobs=dict(n_functions=8, domain=6, hops=2, holdout=0.25, kind="permutation")),
+        # S5 rows are short: a larger batch is cheap
+        ex=dict(seeds=3, d=128, h=4, base_layers=1, Ls=[1, 2, 4], pos="learned",
+                khop=dict(steps=1200, batch=128, hops=4, domain=4), s5=dict(steps=1000, batch=512, length=4)),
+        tree=dict(steps=2000, batch=128, seeds=2, nodes=16, min_depth=3, n_layer=6, d=128, h=1, pos="learned")),
     "paper": dict(
         lr=3e-4, eval_size=2048,
-        dw=dict(steps=20000, batch=512, seeds=3, budget=2_450_000, depths=[1, 2, 4, 8, 16], head_dim=16,
-                knobs=dict(n_functions=8, domain=8, hops=4, holdout=0.25)),
-        ex=dict(seeds=3, d=256, h=8, base_layers=1, Ls=[1, 2, 4, 8, 16],
+        dw=dict(steps=20000, batch=512, seeds=3, budget=2_450_000, depths=[1, 2, 4, 8, 16], head_dim=16, pos="rope",
+                knobs=dict(n_functions=8, domain=8, hops=4, holdout=0.25, kind="permutation")),
+        ex=dict(seeds=3, d=256, h=8, base_layers=1, Ls=[1, 2, 4, 8, 16], pos="learned",
                 khop=dict(steps=20000, batch=512, hops=8, domain=5), s5=dict(steps=20000, batch=512, length=16)),
-        tree=dict(steps=20000, batch=512, seeds=3, nodes=16, min_depth=3, n_layer=6, d=128, h=1)),
+        tree=dict(steps=20000, batch=512, seeds=3, nodes=16, min_depth=3, n_layer=6, d=128, h=1, pos="learned")),
 }
 CURRENCIES = ("depth", "loops", "cot", "latent")
 
@@ -69,20 +78,22 @@ def depth_width(s: dict) -> list[RunConfig]:
     p = s["dw"]
     knobs = {**p["knobs"], "order": "shuffled", "split": "train"}
     seq_len, vocab, _ = task_shape("khop", tuple(sorted(knobs.items())), "direct")
-    shapes = iso_param_configs(p["budget"], p["depths"], vocab, seq_len, head_dim=p["head_dim"])
+    shapes = iso_param_configs(p["budget"], p["depths"], vocab, seq_len, head_dim=p["head_dim"], pos=p["pos"])
     train = train_config(s, p)
     return [RunConfig(task="khop", knobs=knobs, view="direct", train=train, seed=seed,
                       model=ModelConfig(n_layer=c["n_layer"], d_model=c["d_model"], n_head=c["n_head"],
-                                        d_ff=c["d_ff"]))
+                                        d_ff=c["d_ff"], pos=p["pos"]))
             for c in shapes for seed in range(p["seeds"])]
 
 
 def exchange_tasks(s: dict) -> list[tuple[str, dict, int]]:
     """(task, knobs, K): the tasks of the exchange rate and their number K of serial steps. k-hop
-    lists its blocks in order (the names do not matter), so every hop is one serial lookup."""
+    lists its blocks in order (the names do not matter), so every hop is one serial lookup; nothing
+    is held out (holdout=0): the names carry no meaning here, and an unseen name tuple would only
+    test the embeddings of rarely seen names."""
     p = s["ex"]
     khop = dict(hops=p["khop"]["hops"], domain=p["khop"]["domain"], kind="permutation", order="listed",
-                n_functions=4)
+                n_functions=4, holdout=0.0)
     return [("khop", khop, p["khop"]["hops"]), ("s5", {"length": p["s5"]["length"]}, p["s5"]["length"])]
 
 
@@ -100,9 +111,9 @@ def exchange(s: dict, currencies=("depth", "loops", "cot")) -> list[RunConfig]:
                     "latent": (dict(n_layer=p["base_layers"]), f"latent:{L}x1", every)}
             for cur in currencies:
                 shape, view, trace_every = plan[cur]
-                if cur == "loops" and L == 1:
-                    continue  # one pass of one layer: the depth-1 run
-                model = ModelConfig(d_model=p["d"], n_head=p["h"], **shape)
+                if cur in ("loops", "cot") and L == 1 and (cur == "loops" or p["base_layers"] == 1):
+                    continue  # one pass of one layer, answering at once: the depth-1 run
+                model = ModelConfig(d_model=p["d"], n_head=p["h"], pos=p["pos"], **shape)
                 runs += [RunConfig(task=task, knobs={**knobs, "trace_every": trace_every}, view=view,
                                    model=model, train=train, seed=seed) for seed in range(p["seeds"])]
     return runs
@@ -111,7 +122,7 @@ def exchange(s: dict, currencies=("depth", "loops", "cot")) -> list[RunConfig]:
 def treepath(s: dict) -> list[RunConfig]:
     p = s["tree"]
     return [RunConfig(task="treepath", knobs=dict(nodes=p["nodes"], min_depth=p["min_depth"]), view="direct",
-                      model=ModelConfig(n_layer=p["n_layer"], d_model=p["d"], n_head=p["h"]),
+                      model=ModelConfig(n_layer=p["n_layer"], d_model=p["d"], n_head=p["h"], pos=p["pos"]),
                       train=train_config(s, p), seed=seed) for seed in range(p["seeds"])]
 
 
