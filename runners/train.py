@@ -192,7 +192,9 @@ class Trainer:
             batches.append(task.render(task.sample(size, Rng(run.seed).fork("eval"), self.device), self.view))
         self.model.eval()
         totals = {}
-        chunk = max(64, 8192 // len(self.runs))
+        # examples per model per call: at most 8 training batches, so a stack that trained also
+        # evaluates (no activations kept); 8192 // m alone let one model take 8192 at once
+        chunk = max(64, min(8192 // len(self.runs), 8 * self.runs[0].train.batch_size))
         for lo in range(0, size, chunk):
             part = [_slice(b, lo, lo + chunk) for b in batches]
             n = part[0].inputs.shape[0]
