@@ -99,6 +99,9 @@ def is_oom(err: BaseException) -> bool:
 def _release(device) -> None:
     gc.collect()
     if torch.device(device).type == "cuda":
+        clear = getattr(torch._C, "_cuda_clearCublasWorkspaces", None)  # cuBLAS's per-stream workspaces
+        if clear is not None:
+            clear()
         torch.cuda.empty_cache()
 
 
