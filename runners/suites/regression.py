@@ -42,8 +42,8 @@ SIZES = {
     # depths: the Akyurek sweep; sigmas: its noise levels; seeds: of the Garg and Guo runs;
     # sweep_seeds: of each Akyurek (depth, sigma) cell; rep: reprreg's knobs; curriculum: steps of
     # Garg's d/k ramp in the Garg runs (0 = off; scaled by steps / garg_steps in the sweep)
-    "smoke": dict(d=3, k=7, width=32, heads=2, steps=200, garg_steps=200, batch=32, lr=3e-3, seeds=1,
-                  sweep_seeds=1, eval_size=128, depths=[1, 2], garg_depth=2, guo_depth=2, sigmas=[0.0, 0.5],
+    "smoke": dict(d=3, k=7, width=32, heads=2, steps=200, garg_steps=200, batch=32, lr=3e-3, seeds=2,
+                  sweep_seeds=2, eval_size=128, depths=[1, 2], garg_depth=2, guo_depth=2, sigmas=[0.0, 0.5],
                   curriculum=0, rep=dict(width=6, rep_dim=3, phi_depth=2)),
     # about 75 s on one H100 (see "Budget of full" above); the curriculum because on a CPU (d 5,
     # 3 layers of width 32, batch 128, 2,200 steps) the model left the predict-0 plateau with it
