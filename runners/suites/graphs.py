@@ -30,6 +30,7 @@ SIZES = {
     # stack of 3 at d 128): zhu ~47 s of steps (latent ~2x a token step), sanford ~45 s, plus ~3-4 s
     # per group (13 groups) of set-up, graph capture and evaluation: ~140 s. The former size
     # (nodes 20/30 edges/distance 4, connectivity 8/16/32 x depths 1-4) was ~330 s and was stopped.
+    # Measured in the reference run (one H100, 2026-11-23): 87 s of training, every method at chance.
     "full": dict(d=128, h=4, steps=2000, batch=256, seeds=3, lr=1e-3, eval_size=1024, stage_steps=300,
                  prosqa=dict(nodes=12, edges=16, distance=3), conn_nodes=[6, 8, 12], conn_depths=[1, 2, 3],
                  conn_steps=1500),

@@ -27,7 +27,8 @@ predict-0 plateau after several hundred to a thousand steps, so Garg gets the lo
 Akyurek: stacks of 3 models (one per sigma) at depth 1, 2, 4, 8: 1.3 + 2.2 + 4.0 + 7.6 ms,
 23 s for 1,500 steps. Plus a few seconds per group for setup, CUDA-graph capture and
 evaluation (5 stacks, and 6 baseline groups whose float64 eigendecompositions are 5 x 5 ones
-on the CPU): about 75 s in all. The previous full (d 10, k 21, depths to 12, 2 seeds of
+on the CPU): about 75 s in all by this model; the H100 reference run measured 55 s of
+training (62 s for the family's bench). The previous full (d 10, k 21, depths to 12, 2 seeds of
 everything, 4,000 steps: ~180 layer-models at 42 positions in 11 groups) was 4-5 times
 this, and was stopped at 240 s with 26 of its 60 runs done.
 """
