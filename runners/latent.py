@@ -19,8 +19,8 @@ import torch
 
 from models.decode import _cache_dtype
 from models.latent import AUTO, latent_generate, latent_hidden, latent_span
-from runners.objective import OBJECTIVES, attention_backends, autocast, per_model_loss
-from tasks.base import IGNORE, LAT, PAD, read_answer
+from runners.objective import OBJECTIVES, answer_acc, attention_backends, autocast, per_model_loss
+from tasks.base import IGNORE, LAT
 
 
 class LatentObjective:
@@ -60,12 +60,7 @@ class LatentObjective:
         prefix = torch.stack([b.inputs[:, :P] for b in part])  # (m, B, P)
         with autocast(self.device), attention_backends():
             gen = latent_generate(self.model, prefix, T + 1 - P, _cache_dtype(self.device))
-        acc = []
-        for j, b in enumerate(part):
-            wrote = read_answer(torch.cat([prefix[j], gen[j]], dim=1))
-            ref = [[t for t in row if t != PAD] for row in b.meta["answer"].tolist()]
-            acc.append(sum(w == r for w, r in zip(wrote, ref)) / len(ref))
-        return torch.tensor(acc, device=self.device)
+        return answer_acc(prefix, gen, part, self.device)
 
 
 OBJECTIVES["latent"] = LatentObjective

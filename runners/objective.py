@@ -68,12 +68,18 @@ class TokenObjective:
         prompt = torch.stack([b.inputs[:, :P] for b in part])
         with autocast(self.device), attention_backends():
             gen = greedy_decode(self.model, prompt, T + 1 - P)
-        acc = []
-        for j, b in enumerate(part):
-            wrote = read_answer(torch.cat([prompt[j], gen[j]], dim=1))
-            ref = [[t for t in row if t != PAD] for row in b.meta["answer"].tolist()]
-            acc.append(sum(w == r for w, r in zip(wrote, ref)) / len(ref))
-        return torch.tensor(acc, device=self.device)
+        return answer_acc(prompt, gen, part, self.device)
+
+
+def answer_acc(prompt, gen, part, device) -> torch.Tensor:
+    """(m,) exact-match answer accuracy of each model's decoded continuation `gen` (m, B, n)
+    of `prompt` (m, B, P), read after the last `=`, against the batches' meta answers."""
+    acc = []
+    for j, b in enumerate(part):
+        wrote = read_answer(torch.cat([prompt[j], gen[j]], dim=1))
+        ref = [[t for t in row if t != PAD] for row in b.meta["answer"].tolist()]
+        acc.append(sum(w == r for w, r in zip(wrote, ref)) / len(ref))
+    return torch.tensor(acc, device=device)
 
 
 OBJECTIVES = {"token": TokenObjective}
