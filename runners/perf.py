@@ -106,7 +106,7 @@ class Perf:
         # quick: a few steps, to exercise every path (no full data chunk: not a measurement)
         self.timing = dict(window=4, min_steps=4, min_s=0.0) if self.quick else \
             dict(window=64, min_steps=64, min_s=args.min_seconds)  # a window: >= one refill at S5 length 64
-        self.warmup = 1 if self.quick else 32  # full: two data chunks, CUDA graph capture, compilation
+        self.warmup = 1 if self.quick else 32  # full: CUDA graph capture, compilation, a data refill
 
     def add(self, row: dict) -> None:
         self.rows.append({**{c: None for c in COLUMNS}, **row, **self.common})

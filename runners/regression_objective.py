@@ -22,6 +22,7 @@ seed and eval_size sees (task.for_eval(), Rng(seed).fork("eval"), as Trainer.eva
 from __future__ import annotations
 
 import time
+
 import torch
 
 from models.baselines import PrefixSpectrum, reference_baselines

@@ -23,7 +23,7 @@ from tasks import parse_view
 from tasks.base import Batch
 from tasks.rng import Rng
 
-DATA_TOKENS = 1 << 20  # tokens of one model's data sampled per call, at most
+DATA_TOKENS = 1 << 20  # tokens of one model's data sampled per call (above it only at 16 steps)
 MAX_CHUNK = 128
 
 

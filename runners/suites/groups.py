@@ -28,16 +28,15 @@ SIZES = {
 
 def experiments(preset: str) -> dict[str, list[RunConfig]]:
     s = SIZES[preset]
-    train = TrainConfig(steps=s["steps"], batch_size=s["batch"], lr=s["lr"], eval_size=s["eval_size"],
-                        log_every=max(1, s["steps"] // 10))
 
-    def zp_train(n):  # Z_p's no-CoT transition comes later at longer words (H100 calibration)
-        steps = s.get("zp_steps", {}).get(n, s["steps"])
-        return TrainConfig(steps=steps, batch_size=s["batch"], lr=s["lr"], eval_size=s["eval_size"],
+    def budget(steps, lr=s["lr"]):
+        return TrainConfig(steps=steps, batch_size=s["batch"], lr=lr, eval_size=s["eval_size"],
                            log_every=max(1, steps // 10))
 
-    tag_train = TrainConfig(steps=s.get("tag_steps", s["steps"]), batch_size=s["batch"], lr=s["lr"],
-                            eval_size=s["eval_size"], log_every=max(1, s.get("tag_steps", s["steps"]) // 10))
+    train, tag_train = budget(s["steps"]), budget(s.get("tag_steps", s["steps"]))
+
+    def zp_train(n):  # Z_p's no-CoT transition comes later at longer words (H100 calibration)
+        return budget(s.get("zp_steps", {}).get(n, s["steps"]))
 
     def run(task, knobs, view, depth, seed, train_cfg=None, pos="learned"):
         return RunConfig(task=task, knobs=knobs, view=view, seed=seed,
@@ -48,9 +47,7 @@ def experiments(preset: str) -> dict[str, list[RunConfig]]:
         r = s.get("li_recipe", {}).get(depth)
         if r is None:
             return run("s5", {"length": n}, view, depth, seed)
-        cfg = TrainConfig(steps=r["steps"], batch_size=s["batch"], lr=r["lr"], eval_size=s["eval_size"],
-                          log_every=max(1, r["steps"] // 10))
-        return run("s5", {"length": n}, view, depth, seed, cfg, r["pos"])
+        return run("s5", {"length": n}, view, depth, seed, budget(r["steps"], r["lr"]), r["pos"])
 
     seeds = range(s["seeds"])
     li = [li_run(n, view, depth, seed)
