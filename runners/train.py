@@ -15,7 +15,7 @@ import time
 import torch
 
 from models import CLOSED_FORM, build_model
-from runners.accel import maybe_compile
+from runners.accel import maybe_compile, maybe_compile_step
 from runners.config import RunConfig
 from runners.objective import make_objective
 from runners.records import append_metrics, git_sha, run_dir, write_json_atomic
@@ -143,6 +143,8 @@ class Trainer:
         self.use_graph = (self.device.type == "cuda" and self.objective.graphable
                           and os.environ.get("DEPTHBENCH_NO_GRAPH") != "1")
         self.loss_fn = maybe_compile(self.objective.loss, self.opt.params, self.device)  # DEPTHBENCH_COMPILE=1
+        # through self.opt at each call: the curriculum replaces the optimizer per stage
+        self.opt_step = maybe_compile_step(lambda grads: self.opt.step(grads), self.device)
 
     def sequence_length(self) -> int:
         """Positions of a training sequence (the model's max_len); the curriculum's is its longest stage."""
@@ -151,7 +153,7 @@ class Trainer:
     def _step(self):
         loss = self.loss_fn(self.x, self.y)
         grads = torch.autograd.grad(loss.sum(), self.opt.params)
-        self.opt.step(grads)
+        self.opt_step(grads)
         self.loss_sum += loss.detach()
 
     def step(self, i: int):

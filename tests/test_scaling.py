@@ -157,6 +157,25 @@ def test_compile_failure_falls_back_to_eager():
     assert ok.compiled
 
 
+def test_compiled_optimizer_step_falls_back_to_eager():
+    from runners.accel import CompiledStep
+    state = torch.zeros(3)
+
+    def step(grads):
+        state.sub_(grads[0])
+        return state.clone()
+
+    def broken_compiler(fn):
+        def compiled(grads):
+            raise RuntimeError("inductor: no Triton")
+        return compiled
+
+    opt = CompiledStep(step, compiler=broken_compiler)
+    torch.testing.assert_close(opt([torch.ones(3)]), -torch.ones(3))  # the eager step ran, once
+    assert not opt.compiled and "no Triton" in opt.error
+    torch.testing.assert_close(opt([torch.ones(3)]), -2 * torch.ones(3))
+
+
 def test_compile_is_opt_in(monkeypatch):
     from runners.accel import maybe_compile
     fn = lambda x, y: x  # noqa: E731
@@ -165,6 +184,9 @@ def test_compile_is_opt_in(monkeypatch):
     monkeypatch.setenv("DEPTHBENCH_COMPILE", "1")
     assert maybe_compile(fn, [], "cpu") is fn  # CUDA only
     assert maybe_compile(fn, [], "cuda") is not fn
+    from runners.accel import maybe_compile_step
+    assert maybe_compile_step(fn, "cpu") is fn
+    assert maybe_compile_step(fn, "cuda") is not fn
 
 
 # ----------------------------------------------------------------------------- backends

@@ -19,11 +19,23 @@ therefore a lower bound on theirs. Our data are fresh every step (no fixed train
 so Feng's dropout 0.1 against over-fitting is left out. `paper`, li_arith: the groups
 family's Li et al. settings (d_model 512, 8 heads, batch 512, 20k steps, lr 3e-4).
 `full` (one H100, this family's part <= 2 minutes): d_model 128, 4 heads, batch 128,
-lr 2e-3; feng_table at 2500 steps (direct with 2 seeds, CoT with 3), li_arith at 500 steps
+lr 2e-3 (expressions: the d 256 recipe below); feng_table at 2500 steps (direct with 2
+seeds, CoT with 3), li_arith at 500 steps
 with 2 seeds, two lengths per task (each length, view and depth is its own group, and a
 group costs about 2 s of setup and evaluation). Cost ~ layers x tokens x models: the
 equations CoT group (3 layers x 162 tokens x 3 seeds) dominates. (Rotary positions learned
 expressions more slowly than learned ones in a CPU probe, so positions stay learned.)
+
+H100 calibration (2026-11-24; CoT, 3 layers, 3 seeds, answer accuracy by seed, group wall):
+    expr ops 4       d 128, batch 256, lr 1e-3, 10% warm-up, 4000 steps   1.00 0.47 1.00   28 s
+                     d 128, batch 512, lr 1e-3, 10% warm-up, 2000 steps   1.00 0.48 1.00   27 s
+                     d 256, batch 512, lr 7e-4, 10% warm-up, 2000 steps   1.00 1.00 1.00   41 s
+    equations vars 3 d 128, batch 256, lr 1e-3, 10% warm-up, 3000 steps   0.85 0.87 0.87   51 s
+                     d 128, batch 512, lr 1e-3, 10% warm-up, 1500 steps   0.07 0.87 0.87   45 s
+so `full` gives expressions (direct and CoT alike) the d 256 recipe; equations keep d 128,
+batch 128, lr 2e-3 (0.87 in the reference run at 20 s): at d 256 they would not fit the
+budget, and at d 128 the per-token accuracy is 0.997 but a wrong token anywhere in the
+~100-token trace loses the answer.
 
 Iterated squaring draws its modulus per example (tasks/arithmetic.py: at one fixed p it
 is a lookup of r, for direct and CoT alike); CVP is where depth and CoT should separate.
@@ -49,7 +61,9 @@ SIZES = {
     },
     "full": {
         "feng": dict(d=128, h=4, steps=2500, batch=128, lr=2e-3, wd=0.01, direct_seeds=2, cot_seeds=3,
-                     eval_size=1024, sizes={"expr": [4], "equations": [3]}),
+                     eval_size=1024, sizes={"expr": [4], "equations": [3]},
+                     # per-task recipe (direct and CoT alike), from the H100 calibration of 2026-11-24
+                     task_recipe={"expr": dict(d=256, batch=512, lr=7e-4, steps=2000, warmup=0.1)}),
         "li": dict(d=128, h=4, steps=500, batch=128, lr=2e-3, wd=0.01, seeds=2, eval_size=512,
                    depths=[1, 2], lengths={"squaring": [4, 16], "cvp": [8, 16]}),
     },
@@ -64,7 +78,7 @@ SIZES = {
 
 def _train(s: dict) -> TrainConfig:
     return TrainConfig(steps=s["steps"], batch_size=s["batch"], lr=s["lr"], weight_decay=s["wd"],
-                       eval_size=s["eval_size"], log_every=max(1, s["steps"] // 10))
+                       warmup=s.get("warmup", 0.05), eval_size=s["eval_size"], log_every=max(1, s["steps"] // 10))
 
 
 def _run(s: dict, task: str, knobs: dict, view: str, depth: int, seed: int) -> RunConfig:
@@ -73,9 +87,10 @@ def _run(s: dict, task: str, knobs: dict, view: str, depth: int, seed: int) -> R
 
 
 def feng_runs(preset: str) -> list[RunConfig]:
-    s = SIZES[preset]["feng"]
+    base = SIZES[preset]["feng"]
     runs = []
-    for task, sizes in s["sizes"].items():
+    for task, sizes in base["sizes"].items():
+        s = {**base, **base.get("task_recipe", {}).get(task, {})}
         knob = FENG_SIZES[task][0]
         for size in sizes:
             runs += [_run(s, task, {knob: size}, "direct", depth, seed)

@@ -31,7 +31,11 @@ SIZES = {
     # per group (13 groups) of set-up, graph capture and evaluation: ~140 s. The former size
     # (nodes 20/30 edges/distance 4, connectivity 8/16/32 x depths 1-4) was ~330 s and was stopped.
     # Measured in the reference run (one H100, 2026-11-23): 87 s of training, every method at chance.
-    "full": dict(d=128, h=4, steps=2000, batch=256, seeds=3, lr=1e-3, eval_size=1024, stage_steps=300,
+    # pos: rotary (H100 calibration 2026-11-24, rope vs the reference's learned positions, 2
+    # seeds: ProsQA discrete CoT 0.85 at lr 1e-3 (0.52 at 3e-3; learned: chance); direct,
+    # continuous thought and connectivity (n 6/12, depths 1-3) stayed at chance either way)
+    "full": dict(d=128, h=4, pos="rope", steps=2000, batch=256, seeds=3, lr=1e-3, eval_size=1024,
+                 stage_steps=300,
                  prosqa=dict(nodes=12, edges=16, distance=3), conn_nodes=[6, 8, 12], conn_depths=[1, 2, 3],
                  conn_steps=1500),
     "paper": dict(d=768, h=8, steps=20000, batch=256, seeds=3, lr=3e-4, eval_size=2048, stage_steps=2500,
@@ -54,13 +58,14 @@ def experiments(preset: str) -> dict[str, list[RunConfig]]:
                          log_every=log_every, latent_curriculum=True, stage_steps=s["stage_steps"], reset_optimizer=True)
     seeds = range(s["seeds"])
     zhu_knobs = {**s["prosqa"], "trace": "path"}
-    zhu = [RunConfig("prosqa", zhu_knobs, view, ModelConfig(n_layer=ZHU_LAYERS, d_model=s["d"], n_head=s["h"]),
+    pos = s.get("pos", "learned")
+    zhu = [RunConfig("prosqa", zhu_knobs, view, ModelConfig(n_layer=ZHU_LAYERS, d_model=s["d"], n_head=s["h"], pos=pos),
                      staged if view.split(":")[0] in ("latent", "pause") else plain, seed=seed)
            for view in zhu_views(s["prosqa"]["distance"]) for seed in seeds]
     conn_train = TrainConfig(steps=s["conn_steps"], batch_size=s["batch"], lr=s["lr"], eval_size=s["eval_size"],
                              log_every=max(1, s["conn_steps"] // 10))
     sanford = [RunConfig("connectivity", {"nodes": n, "components": 2}, "direct",
-                         ModelConfig(n_layer=depth, d_model=s["d"], n_head=s["h"]), conn_train, seed=seed)
+                         ModelConfig(n_layer=depth, d_model=s["d"], n_head=s["h"], pos=pos), conn_train, seed=seed)
                for n in s["conn_nodes"] for depth in s["conn_depths"] for seed in seeds]
     return {"zhu_graphs": zhu, "sanford_connectivity": sanford}
 
