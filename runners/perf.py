@@ -78,6 +78,9 @@ def matmul_peak(device, quick: bool) -> tuple[float, str]:
 
 def _mem_reset(device):
     if torch.device(device).type == "cuda":
+        import gc
+        torch._dynamo.reset()  # compiled steps hold their trainer (and its CUDA graph pool) alive
+        gc.collect()
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
 
@@ -214,8 +217,8 @@ class Perf:
                                                                _view(a.data_view)).inputs.is_floating_point():
                 continue  # not a token task in this view
             first = run_config(name, {}, a.data_view, d, L, a.batch_size, 0)
-            n = fit_stack(first, self.device, m)  # long sequences: fewer models, never an OOM
             _mem_reset(self.device)
+            n = fit_stack(first, self.device, m)  # long sequences: fewer models, never an OOM
             trainer = Trainer([run_config(name, {}, a.data_view, d, L, a.batch_size, s) for s in range(n)],
                               self.device)
             full = time_steps(trainer.step, self.device, warmup=self.warmup, **self.timing)

@@ -19,6 +19,11 @@ def _runs(seeds, view="cot", steps=12):
 
 
 def test_graph_replay_equals_eager(monkeypatch):
+    # the math attention kernel: the memory-efficient kernel's backward accumulates with atomics,
+    # which moved 73 of 235k parameters by up to 5e-3 between two runs on an H100; this test is
+    # about the graph capture, not that kernel
+    from torch.nn.attention import SDPBackend
+    monkeypatch.setattr("models.transformer.SDPA_ORDER", [SDPBackend.MATH])
     graph = Trainer(_runs([0, 1]), "cuda")
     graph.train()
     assert graph.graph is not None
