@@ -62,6 +62,10 @@ def experiments(preset: str) -> dict[str, list[RunConfig]]:
     # positions (the sum ignores order), and more steps at longer words: the no-CoT transition
     # comes later as words grow (H100 calibration 2026-11-23, length 32, 1 layer, lr 1e-3: 3000
     # steps gave 0.13-0.86 over seeds, 6000 steps 0.72-0.97; a higher lr, 3e-3, stayed at chance).
+    # Second H100 calibration (2026-11-24, length 32, 6 seeds each): 8000 steps 0.64-0.88, 12000
+    # steps 0.82-0.95, batch 512 x 6000 steps 0.77-0.98, d 256 x 6000 steps 0.73-0.87: no budget
+    # tried solves every seed. S5 2-layer CoT, rope: length 8, lr 3e-4, 4000 steps solved 4 of 8
+    # seeds; length 32, lr 5e-4, 2500 steps 4 of 6 (so 3000 steps stay).
     li += [run("modadd", {"length": n, "p": MODADD_P, "curriculum": True}, "direct", depth, seed, zp_train(n),
                s.get("zp_pos", "learned"))
            for n in s["lengths"] for depth in s.get("zp_depths", s["li_depths"]) for seed in seeds]
