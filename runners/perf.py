@@ -22,6 +22,7 @@ written to the CSV as soon as it is measured. Targets (README) are printed, neve
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import time
 from pathlib import Path
@@ -78,7 +79,6 @@ def matmul_peak(device, quick: bool) -> tuple[float, str]:
 
 def _mem_reset(device):
     if torch.device(device).type == "cuda":
-        import gc
         torch._dynamo.reset()  # compiled steps hold their trainer (and its CUDA graph pool) alive
         gc.collect()
         torch.cuda.empty_cache()
