@@ -154,6 +154,41 @@ class StackedLSTM(_StackedRecurrent):
         return torch.stack(out, dim=2), (ht, ct)  # (m, B, T, d)
 
 
+KERNEL_MAX_T = 64  # up to this length the recurrence runs as one (T x T) kernel per channel
+
+
+def diag_recurrence(vr, vi, rate, theta, state=None):
+    """h_t = a h_{t-1} + v_t (see diag_scan). Short sequences (T <= KERNEL_MAX_T) use the
+    convolution form h_t = sum_{j <= t} a^(t-j) v_j, one batched matmul per part with the
+    (T x T) lower-triangular kernel of every channel, far fewer memory passes than the
+    scan's log2(T) rounds; longer ones use the scan."""
+    T = vr.shape[2]
+    if T > KERNEL_MAX_T:
+        return diag_scan(vr, vi, rate, theta, state)
+    t = torch.arange(T, device=vr.device)
+    lag = (t[:, None] - t[None, :]).to(vr.dtype)  # (T, T): t - j
+    causal = lag >= 0
+    lag = lag.clamp(min=0)[None, None]  # (1, 1, T, T)
+    mag = torch.where(causal, torch.exp(-lag * rate[..., None, None]), 0.0)  # (m, N, T, T)
+    kr, ki = mag * torch.cos(lag * theta[..., None, None]), mag * torch.sin(lag * theta[..., None, None])
+    conv = lambda k, v: torch.einsum("mntj,mbjn->mbtn", k, v)
+    with torch.autocast(vr.device.type, enabled=False):  # in float32 under bf16 autocast, as the scan
+        hr, hi = conv(kr, vr) - conv(ki, vi), conv(kr, vi) + conv(ki, vr)
+    if state is not None:  # h_t += a^(t+1) h_before
+        return _add_state(hr, hi, rate, theta, state)
+    return hr, hi
+
+
+def _add_state(vr, vi, rate, theta, state):
+    T = vr.shape[2]
+    rate, theta = rate[:, None, None], theta[:, None, None]  # (m, 1, 1, N)
+    n = torch.arange(1, T + 1, device=vr.device, dtype=vr.dtype)[:, None]  # (T, 1)
+    mag = torch.exp(-n * rate)
+    ar, ai = mag * torch.cos(n * theta), mag * torch.sin(n * theta)  # (m, 1, T, N)
+    sr, si = state[0][:, :, None], state[1][:, :, None]
+    return vr + ar * sr - ai * si, vi + ar * si + ai * sr
+
+
 def diag_scan(vr, vi, rate, theta, state=None):
     """h_t = a h_{t-1} + v_t for complex diagonal a = exp(-rate + i theta), all t at once.
     vr, vi (m, B, T, N) real and imaginary parts of v; rate, theta (m, N); state: the
@@ -169,11 +204,7 @@ def diag_scan(vr, vi, rate, theta, state=None):
         vr, vi = vr + ar * pr - ai * pi, vi + ar * pi + ai * pr
         k *= 2
     if state is not None:  # h_t += a^(t+1) h_before
-        n = torch.arange(1, T + 1, device=vr.device, dtype=vr.dtype)[:, None]  # (T, 1)
-        mag = torch.exp(-n * rate)
-        ar, ai = mag * torch.cos(n * theta), mag * torch.sin(n * theta)  # (m, 1, T, N)
-        sr, si = state[0][:, :, None], state[1][:, :, None]
-        vr, vi = vr + ar * sr - ai * si, vi + ar * si + ai * sr
+        return _add_state(vr, vi, rate[:, 0, 0], theta[:, 0, 0], state)
     return vr, vi
 
 
@@ -221,7 +252,7 @@ class StackedLinRec(_StackedRecurrent):
         rate = torch.exp(b.log_lambda.float())  # (m, N)
         gamma = torch.sqrt(-torch.expm1(-2 * rate))[:, None, None]  # sqrt(1 - |a|^2)
         v = linear(u, b.in_w, None).float()  # (m, B, T, 2N)
-        hr, hi = diag_scan(v[..., :d] * gamma, v[..., d:] * gamma, rate, b.theta.float(), state)
+        hr, hi = diag_recurrence(v[..., :d] * gamma, v[..., d:] * gamma, rate, b.theta.float(), state)
         y = linear(torch.cat([hr, hi], dim=-1).to(u.dtype), b.out_w, None) + u * b.skip_d[:, None, None]
         h = h + y
         gate, val = linear(layer_norm(h, b.ln2_w, b.ln2_b), b.fc_w, b.fc_b).chunk(2, dim=-1)

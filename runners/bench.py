@@ -50,7 +50,7 @@ def bench(preset=None, device=None, root=Path("results/runs"), shard_spec=None, 
     out = result_path(RESULTS, preset, model)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_results(df, out)
-    ref_path = RESULTS / f"leaderboard-{preset}.csv"
+    ref_path = RESULTS / f"leaderboard-{preset}{family_tag(families)}.csv"
     lines = [f"preset {preset} on {df['device'].iloc[0]}: {counts['runs']} runs in {counts['groups']} stacked "
              f"groups; {counts['trained']} trained, {counts['skipped']} reused; training {train_s:.0f}s",
              f"results: {out}"]
@@ -70,6 +70,15 @@ def bench(preset=None, device=None, root=Path("results/runs"), shard_spec=None, 
     lines += headline(df)
     print("\n" + "=" * 72 + "\n" + "\n".join(lines) + f"\ntotal {time.time() - start:.0f}s\n" + "=" * 72)
     return figs
+
+
+def family_tag(families) -> str:
+    """'' for the default families (the reference leaderboard), else '-' and the families'
+    names: `--family rnn` compares with results/leaderboard-full-rnn.csv."""
+    from runners.suite import DEFAULT_FAMILIES
+    if not families or sorted(families) == sorted(DEFAULT_FAMILIES):
+        return ""
+    return "-" + "-".join(sorted(set(families)))
 
 
 def rank_model(preset, df, model):

@@ -125,6 +125,29 @@ def test_recurrent_models_are_causal_and_decode_with_their_cache(arch):
     assert torch.equal(greedy_decode(model, x[:, :, :P], T + 1 - P), _decode_recompute(model, x[:, :, :P], T + 1 - P))
 
 
+@pytest.mark.parametrize("T", [1, 5, 32])
+@pytest.mark.parametrize("with_state", [False, True])
+def test_linrec_kernel_form_equals_scan_and_loop(T, with_state):
+    """The short-sequence convolution form, the log-depth scan and a plain loop over time agree."""
+    from models.rnn import diag_recurrence, diag_scan
+    g = torch.Generator().manual_seed(T)
+    m, B, N = 2, 3, 4
+    vr, vi = torch.randn(m, B, T, N, generator=g, dtype=torch.float64), torch.randn(m, B, T, N, generator=g, dtype=torch.float64)
+    rate, theta = torch.rand(m, N, generator=g, dtype=torch.float64) * 0.5, torch.rand(m, N, generator=g, dtype=torch.float64) * 3
+    state = (torch.randn(m, B, N, generator=g, dtype=torch.float64), torch.randn(m, B, N, generator=g, dtype=torch.float64)) \
+        if with_state else None
+    a = torch.polar(torch.exp(-rate), theta)[:, None]  # (m, 1, N)
+    h = torch.complex(*state) if with_state else torch.zeros(m, B, N, dtype=torch.complex128)
+    loop = []
+    for t in range(T):
+        h = a * h + torch.complex(vr[:, :, t], vi[:, :, t])
+        loop.append(h)
+    loop = torch.stack(loop, dim=2)
+    for fn in (diag_recurrence, diag_scan):
+        hr, hi = fn(vr, vi, rate, theta, state)
+        torch.testing.assert_close(torch.complex(hr, hi), loop)
+
+
 def test_models_without_a_cache_decode_by_recomputing():
     bag = load_model_file(BAG_FILE)
     task = make_task("s5", length=4)
