@@ -167,8 +167,13 @@ class Trainer:
         if self.graph is None and i >= 3:  # warm up eagerly on a side stream, then capture
             self.graph = torch.cuda.CUDAGraph()
             torch.cuda.synchronize()
-            with torch.cuda.graph(self.graph):
-                self._step()
+            try:
+                with torch.cuda.graph(self.graph):
+                    self._step()
+            except BaseException:  # e.g. out of memory mid-capture: give the graph's private pool back,
+                self.graph.reset()  # or every smaller retry of the stack starts with it still held
+                self.graph = None
+                raise
             return self.graph.replay()
         if self.graph is None:
             side = _side_stream(self.device)

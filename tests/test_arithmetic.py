@@ -44,7 +44,7 @@ def test_views_render_consistently(task, view):
 def test_determinism_and_round_trip(task):
     ea = check_determinism_and_round_trip(task)
     S = {"squaring": task.k.get("n"), "expr": task.k.get("ops", 1) - 1,
-         "equations": 3 * task.k.get("vars", 1), "cvp": task.k.get("gates")}[task.name]
+         "equations": 4 * task.k.get("vars", 1), "cvp": task.k.get("gates")}[task.name]
     assert ea.steps.shape[:2] == (64, S)
 
 
@@ -254,16 +254,17 @@ def test_equations_oracle(k):
              for eq in text.split(" , ")]
         assert feng_format(M, 0, k) == text.split()
         steps = steps_text(task, enc, i)
-        assert len(steps) == 3 * k
+        assert len(steps) == 4 * k
         for j in range(k):  # Gauss-Jordan in Feng's order, by hand
             piv = next(r for r in range(j, k) if M[r][j])  # StopIteration: singular
+            assert steps[4 * j] == [str(piv + 1)]  # the pivot row's number, from 1
             M[j], M[piv] = M[piv], M[j]
             M[j] = [x * INV[M[j][j]] % P for x in M[j]]
             sub = [[row[j] * y % P for y in M[j]] for row in M]  # the multiples of the pivot row
             M = [row if r == j else [(x - y) % P for x, y in zip(row, s)] for r, (row, s) in enumerate(zip(M, sub))]
-            assert steps[3 * j] == feng_format([M[j]], j + 1, k)  # the pivot equation alone
-            assert steps[3 * j + 1] == multiples_text([s for r, s in enumerate(sub) if r != j], j, k)
-            assert steps[3 * j + 2] == feng_format(M, j + 1, k)
+            assert steps[4 * j + 1] == feng_format([M[j]], j + 1, k)  # the pivot equation alone
+            assert steps[4 * j + 2] == multiples_text([s for r, s in enumerate(sub) if r != j], j, k)
+            assert steps[4 * j + 3] == feng_format(M, j + 1, k)
         x = [M[r][k] for r in range(k)]
         assert words(task, enc.answer[i].tolist()) == [str(v) for v in x]
         assert all(M[r][:k] == [int(r == c) for c in range(k)] for r in range(k))

@@ -32,7 +32,12 @@ H100 calibration (2026-11-24; CoT, 3 layers, 3 seeds, answer accuracy by seed, g
                      d 256, batch 512, lr 7e-4, 10% warm-up, 2000 steps   1.00 1.00 1.00   41 s
     equations vars 3 d 128, batch 256, lr 1e-3, 10% warm-up, 3000 steps   0.85 0.87 0.87   51 s
                      d 128, batch 512, lr 1e-3, 10% warm-up, 1500 steps   0.07 0.87 0.87   45 s
-so `full` gives expressions (direct and CoT alike) the d 256 recipe; equations keep d 128,
+A second H100 calibration (2026-11-24, the d 256 recipe, 3 seeds) gave expr CoT 1.00 1.00 1.00
+at 1500 steps and 1.00 0.99 1.00 at 1200: `full` uses 1200 (the family took 141 s at 2000).
+Equations CoT at d 128 plateaued at 0.85-0.87 (2500 and 5000 steps alike); decoding 2048 held-
+out systems showed why: every system that needed no row swap was solved (1710 of 1710), 13%
+of those that did. The trace now writes the pivot row's number first (tasks/arithmetic.py).
+So `full` gives expressions (direct and CoT alike) the d 256 recipe; equations keep d 128,
 batch 128, lr 2e-3 (0.87 in the reference run at 20 s): at d 256 they would not fit the
 budget, and at d 128 the per-token accuracy is 0.997 but a wrong token anywhere in the
 ~100-token trace loses the answer.
@@ -63,7 +68,7 @@ SIZES = {
         "feng": dict(d=128, h=4, steps=2500, batch=128, lr=2e-3, wd=0.01, direct_seeds=2, cot_seeds=3,
                      eval_size=1024, sizes={"expr": [4], "equations": [3]},
                      # per-task recipe (direct and CoT alike), from the H100 calibration of 2026-11-24
-                     task_recipe={"expr": dict(d=256, batch=512, lr=7e-4, steps=2000, warmup=0.1)}),
+                     task_recipe={"expr": dict(d=256, batch=512, lr=7e-4, steps=1200, warmup=0.1)}),
         "li": dict(d=128, h=4, steps=500, batch=128, lr=2e-3, wd=0.01, seeds=2, eval_size=512,
                    depths=[1, 2], lengths={"squaring": [4, 16], "cvp": [8, 16]}),
     },
