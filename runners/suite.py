@@ -14,8 +14,8 @@ FAMILIES = {"groups": groups, "graphs": graphs, "arithmetic": arithmetic, "compo
             "regression": regression, "rnn": rnn}
 # Families whose `full` part was timed on a GPU within its budget (README, "Status of the families",
 # says which of the papers' claims each one re-measures at that budget); the reference leaderboard
-# is made from these. `rnn` (on an H100, 15 of its 36 runs took 212 s: its recurrences run position
-# by position) runs with `--family rnn` (or `--family all`).
+# is made from these. `rnn` (880 s of training on an H100 at d 1024: its recurrences run position
+# by position) runs with `--family rnn` (or `--family all`); its reference is leaderboard-full-rnn.csv.
 DEFAULT_FAMILIES = ("groups", "arithmetic", "graphs", "regression", "compositional")
 
 
