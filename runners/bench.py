@@ -50,7 +50,7 @@ def bench(preset=None, device=None, root=Path("results/runs"), shard_spec=None, 
     out = result_path(RESULTS, preset, model)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_results(df, out)
-    ref_path = RESULTS / f"leaderboard-{preset}{family_tag(families)}.csv"
+    ref_path = reference_path(preset, families)
     lines = [f"preset {preset} on {df['device'].iloc[0]}: {counts['runs']} runs in {counts['groups']} stacked "
              f"groups; {counts['trained']} trained, {counts['skipped']} reused; training {train_s:.0f}s",
              f"results: {out}"]
@@ -72,13 +72,17 @@ def bench(preset=None, device=None, root=Path("results/runs"), shard_spec=None, 
     return figs
 
 
-def family_tag(families) -> str:
-    """'' for the default families (the reference leaderboard), else '-' and the families'
-    names: `--family rnn` compares with results/leaderboard-full-rnn.csv."""
+def reference_path(preset, families=None, results=None) -> Path:
+    """The leaderboard a bench run compares with: for a set of families other than the
+    default one, results/leaderboard-<preset>-<families>.csv where it exists (`--family rnn`:
+    leaderboard-full-rnn.csv), else results/leaderboard-<preset>.csv."""
     from runners.suite import DEFAULT_FAMILIES
-    if not families or sorted(families) == sorted(DEFAULT_FAMILIES):
-        return ""
-    return "-" + "-".join(sorted(set(families)))
+    results = RESULTS if results is None else Path(results)
+    plain = results / f"leaderboard-{preset}.csv"
+    if not families or sorted(set(families)) == sorted(DEFAULT_FAMILIES):
+        return plain
+    tagged = results / f"leaderboard-{preset}-{'-'.join(sorted(set(families)))}.csv"
+    return tagged if tagged.exists() else plain
 
 
 def rank_model(preset, df, model):

@@ -167,13 +167,8 @@ class Trainer:
         if self.graph is None and i >= 3:  # warm up eagerly on a side stream, then capture
             self.graph = torch.cuda.CUDAGraph()
             torch.cuda.synchronize()
-            try:
-                with torch.cuda.graph(self.graph):
-                    self._step()
-            except BaseException:  # e.g. out of memory mid-capture: give the graph's private pool back,
-                self.graph.reset()  # or every smaller retry of the stack starts with it still held
-                self.graph = None
-                raise
+            with torch.cuda.graph(self.graph):
+                self._step()
             return self.graph.replay()
         if self.graph is None:
             side = _side_stream(self.device)

@@ -316,7 +316,8 @@ class Equations(Task):
     numbers mod 11 at once, which a 3-layer model did not learn at our short budget; here
     every number is one operation on two written numbers. The pivot's number is written
     because without it 3-layer models solved every system that needed no swap and about 13%
-    of those that did (H100, 2026-11-24: 0.86 overall, the share of systems with a swap).
+    of those that did (H100, 2026-11-24: 0.86 overall; about 17% of 3-variable systems need a
+    swap). With it, the next reference run's seeds reached 0.09 to 0.89: not yet enough.
     Steps are joined by `;`; the answer is the values of a, b, c, ...
 
     Worked example (vars = 2):

@@ -431,3 +431,18 @@ def test_cot_answer_acc_is_what_greedy_decoding_writes():
         want.append(sum(r == [a] for r, a in zip(read, answers[j])) / 64)
     assert got == pytest.approx(want, abs=1e-6)
     assert any(0 < w < 1 for w in want)  # not a trivial all-right or all-wrong case
+
+
+def test_bench_reference_for_a_family_subset(tmp_path):
+    """A non-default family set compares with its own leaderboard where one is committed,
+    else with the preset's leaderboard; the default set always with the preset's."""
+    from runners.bench import reference_path
+    from runners.suite import DEFAULT_FAMILIES
+    plain = tmp_path / "leaderboard-full.csv"
+    assert reference_path("full", None, tmp_path) == plain
+    assert reference_path("full", list(reversed(DEFAULT_FAMILIES)), tmp_path) == plain
+    assert reference_path("full", ["rnn"], tmp_path) == plain  # no rnn leaderboard yet
+    (tmp_path / "leaderboard-full-rnn.csv").write_text("")
+    assert reference_path("full", ["rnn"], tmp_path) == tmp_path / "leaderboard-full-rnn.csv"
+    assert reference_path("full", ["rnn", "rnn"], tmp_path) == tmp_path / "leaderboard-full-rnn.csv"
+    assert reference_path("full", ["groups"], tmp_path) == plain

@@ -36,11 +36,11 @@ A second H100 calibration (2026-11-24, the d 256 recipe, 3 seeds) gave expr CoT 
 at 1500 steps and 1.00 0.99 1.00 at 1200: `full` uses 1200 (the family took 141 s at 2000).
 Equations CoT at d 128 plateaued at 0.85-0.87 (2500 and 5000 steps alike); decoding 2048 held-
 out systems showed why: every system that needed no row swap was solved (1710 of 1710), 13%
-of those that did. The trace now writes the pivot row's number first (tasks/arithmetic.py).
+of those that did. The trace now writes the pivot row's number first (tasks/arithmetic.py);
+in the next reference run (commit 568fcc4) equations CoT gave 0.09 to 0.89 by seed, so the
+swap cases are still not learned at this budget.
 So `full` gives expressions (direct and CoT alike) the d 256 recipe; equations keep d 128,
-batch 128, lr 2e-3 (0.87 in the reference run at 20 s): at d 256 they would not fit the
-budget, and at d 128 the per-token accuracy is 0.997 but a wrong token anywhere in the
-~100-token trace loses the answer.
+batch 128, lr 2e-3 (23 s in the reference run): at d 256 they would not fit the budget.
 
 Iterated squaring draws its modulus per example (tasks/arithmetic.py: at one fixed p it
 is a lookup of r, for direct and CoT alike); CVP is where depth and CoT should separate.

@@ -94,8 +94,8 @@ def experiments(preset: str) -> dict[str, list[RunConfig]]:
         batch = s.get("garg_batch", s["batch"]) if garg else s["batch"]
         train = TrainConfig(steps=steps, batch_size=batch, lr=s["lr"], eval_size=s["eval_size"],
                             log_every=max(1, steps // 10))
-        ramp = {"curriculum": s["curriculum"] * steps // s["garg_steps"]} \
-            if s["curriculum"] and not (garg and s.get("garg_curriculum") is False) else {}
+        use_ramp = s["curriculum"] and (not garg or s.get("garg_curriculum", True))
+        ramp = {"curriculum": s["curriculum"] * steps // s["garg_steps"]} if use_ramp else {}
         return RunConfig(task=task, knobs={**knobs, **ramp}, seed=seed, train=train,
                          model=ModelConfig(n_layer=depth, d_model=s["width"], n_head=s["heads"]))
 

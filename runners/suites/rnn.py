@@ -36,8 +36,8 @@ accuracy on full words; five variants sharing the GPU):
     1024  1e-3  128 x 6000     1            yes         0.97 0.90 (0.92 0.78)
 Width is what the 1-layer LSTM needs (its one recurrent step must hold the 120 x 120
 transition table), so `full` uses d 1024 for every model, 8,000 steps of batch 128, lr 1e-3
-for the recurrent models and 5e-4 for the transformer (wider than the d 512 where lr 1e-3 was
-used).
+for the recurrent models and 5e-4 for the transformer (not calibrated: half the lr it had at
+d 512, as it is twice as wide).
 """
 from __future__ import annotations
 
