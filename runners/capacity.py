@@ -12,7 +12,8 @@ The estimate, per model of the stack (bf16 autocast on a GPU; fp32 weights and A
     activations kept for backward, per token and per layer (residual and LayerNorms in fp32,
     qkv, attention, MLP in bf16)                ~ 50 d bytes (64 d counted)
     logits (bf16), their fp32 copy, log-softmax and its gradient   ~ 14 V bytes (16 V counted)
-    a chunk of data_chunk(B, T) batches of inputs and targets (int64)  16 x chunk bytes per token
+    two chunks of data_chunk(B, T) batches of inputs and targets (int64): the one training and the
+    one prefetched (runners.train.DataStream)      32 x chunk bytes per token
 It is deliberately generous: an underestimate costs an OOM and a retry, an overestimate
 only a smaller stack.
 """
@@ -41,7 +42,7 @@ def model_bytes(run: RunConfig) -> int:
     cfg, B = run.model, run.train.batch_size
     params = count_params(cfg.n_layer, cfg.d_model, cfg.ff, vocab, seq_len)
     tokens = B * seq_len
-    per_token = 64 * cfg.d_model * cfg.n_layer * cfg.n_loops + 16 * vocab + 16 * data_chunk(B, seq_len)
+    per_token = 64 * cfg.d_model * cfg.n_layer * cfg.n_loops + 16 * vocab + 32 * data_chunk(B, seq_len)
     return 32 * params + tokens * per_token
 
 

@@ -8,9 +8,14 @@ steps: tiny models stop being bound by kernel launches.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import os
+import queue
+import threading
 import time
+import weakref
 
 import torch
 
@@ -96,26 +101,132 @@ class StackedAdamW:
         return norm.squeeze(1)
 
 
-class DataStream:
-    """Per-run training batches from each run's own task and Rng, data_chunk(B, T) steps at a time."""
+def prefetch_default(device) -> bool:
+    """DEPTHBENCH_PREFETCH=0/1 if set; else on for CUDA devices only (on a CPU the producer
+    thread would share the cores with training)."""
+    flag = os.environ.get("DEPTHBENCH_PREFETCH")
+    return flag == "1" if flag in ("0", "1") else torch.device(device).type == "cuda"
 
-    def __init__(self, tasks, view, rngs, batch_size, seq_len, device):
-        self.tasks, self.view, self.rngs, self.B, self.device = tasks, view, rngs, batch_size, device
+
+def make_chunk(tasks, view, rngs, batch_size, chunk, device, start):
+    """(inputs, targets), each (chunk, m, B, ...): the data of steps start .. start + chunk - 1."""
+    xs, ys = [], []
+    for task, rng in zip(tasks, rngs):
+        b = task.train_batch(chunk * batch_size, rng, device, view, start)
+        xs.append(b.inputs.view(chunk, batch_size, *b.inputs.shape[1:]))
+        ys.append(b.targets.view(chunk, batch_size, -1))
+    return torch.stack(xs, 1), torch.stack(ys, 1)
+
+
+def _produce(jobs, done, make, stream):
+    """The prefetch thread: make(start) for each start taken from jobs, until None or an error.
+    It holds no reference to its DataStream, so a dropped stream can be collected."""
+    if stream is not None:
+        torch.cuda.set_device(stream.device)
+    while (start := jobs.get()) is not None:
+        try:
+            with contextlib.nullcontext() if stream is None else torch.cuda.stream(stream):
+                buf = make(start)
+                event = None if stream is None else stream.record_event()
+        except BaseException as err:  # noqa: BLE001 - raised again by the consumer, in next()
+            done.put((None, None, err))
+            return
+        done.put((buf, event, None))
+
+
+_PRODUCER_STREAMS: dict = {}  # one per device, reused (cuBLAS workspaces: see _side_stream)
+
+
+class DataStream:
+    """Per-run training batches from each run's own task and Rng, data_chunk(B, T) steps at a time.
+
+    With prefetch (prefetch_default) a daemon thread makes the next chunk, on its own CUDA stream,
+    while the current one trains. The thread is then the only user of the Rngs and calls
+    train_batch for the same runs, in the same order, with the same start steps as the synchronous
+    path, so the batches are bit-identical. No chunk starting at or after `steps` is made ahead.
+    """
+
+    def __init__(self, tasks, view, rngs, batch_size, seq_len, device, steps=None, prefetch=None):
+        self.B, self.device = batch_size, torch.device(device)
         self.chunk = data_chunk(batch_size, seq_len)
+        self.make = functools.partial(make_chunk, tasks, view, rngs, batch_size, self.chunk, device)
         self.buf, self.pos, self.step = None, self.chunk, 0
+        self.start = 0  # first step of the next chunk to make (or to hand to the thread)
+        self.steps = math.inf if steps is None else steps
+        self.prefetch = prefetch_default(self.device) if prefetch is None else prefetch
+        self.thread = self.stream = None
+        self.jobs, self.done = queue.SimpleQueue(), queue.SimpleQueue()
+        self.pending, self.ready = False, None  # a chunk handed to the thread; its result, if taken early
 
     def next(self):
         if self.pos == self.chunk:
-            xs, ys = [], []
-            for task, rng in zip(self.tasks, self.rngs):
-                b = task.train_batch(self.chunk * self.B, rng, self.device, self.view, self.step)
-                xs.append(b.inputs.view(self.chunk, self.B, *b.inputs.shape[1:]))
-                ys.append(b.targets.view(self.chunk, self.B, -1))
-            self.buf, self.pos = (torch.stack(xs, 1), torch.stack(ys, 1)), 0  # (chunk, m, B, T)
+            self.buf = None  # the old chunk is freed before the next one is made
+            self.buf, self.pos = self.take(), 0  # (chunk, m, B, T)
         x, y = self.buf[0][self.pos], self.buf[1][self.pos]
         self.pos += 1
         self.step += 1
         return x, y
+
+    def take(self):
+        """The next chunk: the thread's, else made here; then the thread starts on the one after."""
+        if self.prefetch and self.thread is None and self.start < self.steps:
+            self.launch()
+            self.submit()
+        if self.pending:
+            buf = self.receive()
+        else:
+            buf = self.make(self.start)
+            self.start += self.chunk
+        if self.thread is not None and self.start < self.steps:
+            self.submit()
+        return buf
+
+    def launch(self):
+        if self.device.type == "cuda":
+            index = torch.cuda.current_device() if self.device.index is None else self.device.index
+            if index not in _PRODUCER_STREAMS:
+                _PRODUCER_STREAMS[index] = torch.cuda.Stream(index)
+            self.stream = _PRODUCER_STREAMS[index]
+            self.stream.wait_stream(torch.cuda.current_stream(index))  # device tensors the tasks hold
+        self.thread = threading.Thread(target=_produce, args=(self.jobs, self.done, self.make, self.stream),
+                                       name="depthbench-prefetch", daemon=True)
+        self.thread.start()
+        weakref.finalize(self, self.jobs.put, None)  # dropped without close(): the thread still ends
+
+    def submit(self):
+        self.jobs.put(self.start)
+        self.start += self.chunk
+        self.pending = True
+
+    def receive(self):
+        buf, event, err = self.done.get() if self.ready is None else self.ready
+        self.pending, self.ready = False, None
+        if err is not None:
+            self.close()
+            raise err
+        if event is not None:  # the consumer's stream waits on the device, not the host
+            consumer = torch.cuda.current_stream(self.device)
+            consumer.wait_event(event)
+            for t in buf:
+                t.record_stream(consumer)  # not reused by the allocator before the consumer has read it
+        return buf
+
+    def wait_idle(self):
+        """Wait until the thread has made the chunk in flight; it starts another only at take()."""
+        if self.pending and self.ready is None:
+            self.ready = self.done.get()
+
+    def close(self):
+        """Stop the thread. A chunk it made is kept; later chunks are made here, synchronously."""
+        self.prefetch = False
+        if self.thread is None:
+            return
+        self.wait_idle()
+        self.jobs.put(None)
+        self.thread.join()
+        self.thread = None
+        if self.stream is not None:
+            torch.cuda.current_stream(self.device).wait_stream(self.stream)  # device tensors a task cached there
 
 
 class Trainer:
@@ -136,7 +247,7 @@ class Trainer:
         self.opt = StackedAdamW(self.model, [r.train.lr for r in runs], tc.weight_decay, tc.grad_clip,
                                 tc.steps, tc.warmup)
         self.data = DataStream(self.tasks, self.view, [Rng(r.seed).fork("train") for r in runs],
-                               tc.batch_size, self.seq_len, self.device)
+                               tc.batch_size, self.seq_len, self.device, steps=tc.steps)
         self.x = self.y = None  # static input buffers, shaped by the first batch
         self.loss_sum = torch.zeros(len(runs), device=self.device)
         self.graph = None
@@ -166,6 +277,8 @@ class Trainer:
             return self._step()
         if self.graph is None and i >= 3:  # warm up eagerly on a side stream, then capture
             self.graph = torch.cuda.CUDAGraph()
+            if hasattr(self.data, "wait_idle"):  # 'global' capture mode kept: the producer idles until the next refill
+                self.data.wait_idle()
             torch.cuda.synchronize()
             with torch.cuda.graph(self.graph):
                 self._step()
@@ -182,20 +295,24 @@ class Trainer:
     def train(self, root=None, progress=None) -> list[list[dict]]:
         tc = self.runs[0].train
         logs, since = [[] for _ in self.runs], 0
-        for i in range(tc.steps):
-            self.step(i)
-            since += 1
-            if (i + 1) % tc.log_every == 0 or i + 1 == tc.steps:
-                mean = (self.loss_sum / since).tolist()  # the only host sync in the loop
-                self.loss_sum.zero_()
-                since = 0
-                for j, run in enumerate(self.runs):
-                    row = {"step": i + 1, "loss": mean[j]}
-                    logs[j].append(row)
-                    if root is not None:
-                        append_metrics(root, run.run_id, [row])
-            if progress is not None:
-                progress(1)
+        try:
+            for i in range(tc.steps):
+                self.step(i)
+                since += 1
+                if (i + 1) % tc.log_every == 0 or i + 1 == tc.steps:
+                    mean = (self.loss_sum / since).tolist()  # the only host sync in the loop
+                    self.loss_sum.zero_()
+                    since = 0
+                    for j, run in enumerate(self.runs):
+                        row = {"step": i + 1, "loss": mean[j]}
+                        logs[j].append(row)
+                        if root is not None:
+                            append_metrics(root, run.run_id, [row])
+                if progress is not None:
+                    progress(1)
+        finally:
+            if hasattr(self.data, "close"):  # the prefetch thread (CurriculumStream has none)
+                self.data.close()
         return logs
 
     @torch.no_grad()
