@@ -25,6 +25,7 @@ def bench(preset=None, device=None, root=Path("results/runs"), shard_spec=None, 
     from runners.aggregate import aggregate
     from runners.bench_model import result_path, with_model
     from runners.compare import compare, format_table, summary
+    from runners.family_time import family_times, format_times
     from runners.results_csv import MalformedCSV, read_results, write_results
     from runners.suite import shard, suite_runs
     from runners.sweep import make_groups, run_sweep
@@ -67,7 +68,7 @@ def bench(preset=None, device=None, root=Path("results/runs"), shard_spec=None, 
     lines.append(f"against {ref_path}: {status}")
     figs = run_all(out, FIG_OUT)
     lines.append(f"figures: {FIG_OUT}/ ({'ok' if figs == 0 else 'some failed'})")
-    lines += headline(df)
+    lines += [format_times(family_times(df, preset), preset)] + headline(df)
     print("\n" + "=" * 72 + "\n" + "\n".join(lines) + f"\ntotal {time.time() - start:.0f}s\n" + "=" * 72)
     return figs
 

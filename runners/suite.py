@@ -17,6 +17,9 @@ FAMILIES = {"groups": groups, "graphs": graphs, "arithmetic": arithmetic, "compo
 # is made from these. `rnn` (880 s of training on an H100 at d 1024: its recurrences run position
 # by position) runs with `--family rnn` (or `--family all`); its reference is leaderboard-full-rnn.csv.
 DEFAULT_FAMILIES = ("groups", "arithmetic", "graphs", "regression", "compositional")
+# Each default family's share of the `full` preset's 10 minutes on one H100, in seconds of training
+# (the issues' budgets); `python -m runners.family_time CSV` sums a result CSV per family.
+FAMILY_BUDGET_S = {"groups": 120, "arithmetic": 120, "graphs": 150, "regression": 90, "compositional": 90}
 
 
 def suite_experiments(preset: str, families=None) -> dict[str, list[RunConfig]]:

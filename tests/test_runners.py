@@ -446,3 +446,30 @@ def test_bench_reference_for_a_family_subset(tmp_path):
     assert reference_path("full", ["rnn"], tmp_path) == tmp_path / "leaderboard-full-rnn.csv"
     assert reference_path("full", ["rnn", "rnn"], tmp_path) == tmp_path / "leaderboard-full-rnn.csv"
     assert reference_path("full", ["groups"], tmp_path) == plain
+
+
+def test_family_times_split_a_shared_task_by_family(tmp_path):
+    """Per-family training time sums each experiment once (not once per metric row), and S5 rows
+    go to groups or to compositional (serial steps) by the run they come from."""
+    from runners.aggregate import aggregate
+    from runners.family_time import family_times, format_times
+    from runners.records import write_json_atomic
+    from runners.suite import suite_runs
+    runs = suite_runs("smoke", ["groups", "compositional"])
+    want = {"groups": 0.0, "compositional": 0.0}
+    for i, run in enumerate({r.run_id: r for r in runs}.values()):
+        wall = 1.0 + i % 5  # a group of 2: each run's share is wall / 2
+        write_json_atomic(tmp_path / run.run_id / "final.json",
+                          {"config": run.to_dict(), "metrics": {"answer_acc": 0.5, "token_acc": 0.5},
+                           "wall_s": wall, "group_size": 2, "params": 1, "device": "cpu", "git_sha": "x"})
+        fam = "groups" if run in suite_runs("smoke", ["groups"]) else "compositional"
+        want[fam] += wall / 2
+    df = aggregate(runs, tmp_path)
+    assert df["task"].eq("s5").sum() > 0 and (df["metric"] == "token_acc").any()
+    got = family_times(df, "smoke")
+    assert set(got) == {"groups", "compositional"}
+    assert got["groups"] == pytest.approx(want["groups"], abs=0.05)
+    assert got["compositional"] == pytest.approx(want["compositional"], abs=0.05)
+    assert "budget" not in format_times(got, "smoke")
+    assert "groups 200s (budget 120s OVER)" in format_times({"groups": 200.0}, "full")
+    assert family_times(df.assign(task=df["task"] + "_renamed"), "smoke") == pytest.approx({"unmatched": sum(want.values())}, abs=0.1)
