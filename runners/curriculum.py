@@ -89,6 +89,12 @@ class CurriculumStream:
         self.pos += 1
         return x, y
 
+    def wait_idle(self):  # no prefetch thread here (runners.train.DataStream has one)
+        pass
+
+    def close(self):
+        pass
+
 
 class CurriculumTrainer(Trainer):
     """Trainer whose data follows the curriculum stages and whose optimizer may reset per stage."""

@@ -15,11 +15,10 @@ import sys
 
 import pandas as pd
 
-from runners.results_csv import format_knobs, read_results
-from runners.suite import FAMILIES, FAMILY_BUDGET_S, PRESETS
+from runners.results_csv import KEY, format_knobs, read_results
+from runners.suite import FAMILIES, FAMILY_BUDGET_S, PRESETS, suite_runs
 
-EXPERIMENT = ["task", "knobs", "view", "model", "n_layer", "d_model", "n_head", "n_loops", "pos",
-              "train_steps", "batch_size", "lr"]
+EXPERIMENT = [k for k in KEY if k != "metric"]  # one experiment: its metric rows share wall_s
 
 
 def _key(values) -> tuple:
@@ -29,14 +28,13 @@ def _key(values) -> tuple:
 def family_times(df: pd.DataFrame, preset: str) -> dict[str, float]:
     """{family: seconds} over the families with rows in df, plus 'unmatched' if some rows
     belong to no family of the preset."""
-    from runners.suite import suite_runs
     rows = df.drop_duplicates(EXPERIMENT)
     owner = {}
     for fam in FAMILIES:
         for r in suite_runs(preset, [fam]):
             m, t = r.model, r.train
             key = _key([r.task, format_knobs(dict(r.knobs)), r.view, r.arch, m.n_layer, m.d_model, m.n_head,
-                        m.n_loops, m.pos, t.steps, t.batch_size, t.lr])
+                        m.n_loops, m.pos, t.steps, t.batch_size, t.lr])  # the columns of EXPERIMENT
             owner.setdefault(key, fam)
     out: dict[str, float] = {}
     for values, wall in zip(rows[EXPERIMENT].itertuples(index=False), rows["wall_s"]):

@@ -147,10 +147,10 @@ class DataStream:
     """
 
     def __init__(self, tasks, view, rngs, batch_size, seq_len, device, steps=None, prefetch=None):
-        self.B, self.device = batch_size, torch.device(device)
+        self.device = torch.device(device)
         self.chunk = data_chunk(batch_size, seq_len)
         self.make = functools.partial(make_chunk, tasks, view, rngs, batch_size, self.chunk, device)
-        self.buf, self.pos, self.step = None, self.chunk, 0
+        self.buf, self.pos = None, self.chunk
         self.start = 0  # first step of the next chunk to make (or to hand to the thread)
         self.steps = math.inf if steps is None else steps
         self.prefetch = prefetch_default(self.device) if prefetch is None else prefetch
@@ -164,7 +164,6 @@ class DataStream:
             self.buf, self.pos = self.take(), 0  # (chunk, m, B, T)
         x, y = self.buf[0][self.pos], self.buf[1][self.pos]
         self.pos += 1
-        self.step += 1
         return x, y
 
     def take(self):
@@ -277,8 +276,7 @@ class Trainer:
             return self._step()
         if self.graph is None and i >= 3:  # warm up eagerly on a side stream, then capture
             self.graph = torch.cuda.CUDAGraph()
-            if hasattr(self.data, "wait_idle"):  # 'global' capture mode kept: the producer idles until the next refill
-                self.data.wait_idle()
+            self.data.wait_idle()  # 'global' capture mode kept: the producer idles until the next refill
             torch.cuda.synchronize()
             with torch.cuda.graph(self.graph):
                 self._step()
@@ -311,8 +309,7 @@ class Trainer:
                 if progress is not None:
                     progress(1)
         finally:
-            if hasattr(self.data, "close"):  # the prefetch thread (CurriculumStream has none)
-                self.data.close()
+            self.data.close()  # the prefetch thread, if any
         return logs
 
     @torch.no_grad()

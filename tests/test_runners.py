@@ -456,13 +456,14 @@ def test_family_times_split_a_shared_task_by_family(tmp_path):
     from runners.records import write_json_atomic
     from runners.suite import suite_runs
     runs = suite_runs("smoke", ["groups", "compositional"])
+    in_groups = {r.run_id for r in suite_runs("smoke", ["groups"])}
     want = {"groups": 0.0, "compositional": 0.0}
     for i, run in enumerate({r.run_id: r for r in runs}.values()):
         wall = 1.0 + i % 5  # a group of 2: each run's share is wall / 2
         write_json_atomic(tmp_path / run.run_id / "final.json",
                           {"config": run.to_dict(), "metrics": {"answer_acc": 0.5, "token_acc": 0.5},
                            "wall_s": wall, "group_size": 2, "params": 1, "device": "cpu", "git_sha": "x"})
-        fam = "groups" if run in suite_runs("smoke", ["groups"]) else "compositional"
+        fam = "groups" if run.run_id in in_groups else "compositional"
         want[fam] += wall / 2
     df = aggregate(runs, tmp_path)
     assert df["task"].eq("s5").sum() > 0 and (df["metric"] == "token_acc").any()

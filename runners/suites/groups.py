@@ -8,8 +8,6 @@ depth_groups  (Liu et al. 2022, Merrill et al. 2024): tagging accuracy against d
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 from models.transformer import ModelConfig
 from runners.config import RunConfig, TrainConfig
 
@@ -30,15 +28,14 @@ SIZES = {
 def experiments(preset: str) -> dict[str, list[RunConfig]]:
     s = SIZES[preset]
 
-    def budget(steps, lr=s["lr"]):
-        return TrainConfig(steps=steps, batch_size=s["batch"], lr=lr, eval_size=s["eval_size"],
+    def budget(steps, batch=s["batch"]):
+        return TrainConfig(steps=steps, batch_size=batch, lr=s["lr"], eval_size=s["eval_size"],
                            log_every=max(1, steps // 10))
 
     train, tag_train = budget(s["steps"]), budget(s.get("tag_steps", s["steps"]))
 
     def zp_train(n):  # Z_p's no-CoT transition comes later at longer words (H100 calibration)
-        t = budget(s.get("zp_steps", {}).get(n, s["steps"]))
-        return replace(t, batch_size=s.get("zp_batch", {}).get(n, s["batch"]))
+        return budget(s.get("zp_steps", {}).get(n, s["steps"]), s.get("zp_batch", {}).get(n, s["batch"]))
 
     def run(task, knobs, view, depth, seed, train_cfg=None, pos="learned"):
         return RunConfig(task=task, knobs=knobs, view=view, seed=seed,
