@@ -215,21 +215,26 @@ class TreeProblem(Problem):
 class TreePath(Task):
     """Path from the root of a random tree to a goal node (Brinkmann et al. 2024).
 
-    Trees: parent[i] uniform in [0, i) for i > min_depth and parent[i] = i - 1 on a spine
-    0-1-..-min_depth (so a node that deep always exists), then a random relabelling; the
-    goal is a uniform random leaf (goal="leaf", as in the paper) or node (goal="any") at
-    depth >= min_depth. The prompt lists the edges `parent > child` in random order, then
-    `| goal: g`; the root is the one node that is never a child. The answer is the path
-    root .. goal as consecutive node tokens, padded with <pad> to `nodes` tokens (the
-    deepest a tree of n nodes can be). Trace: backward chaining, one ancestor of the goal
-    per step, from its parent up to the root (<pad> rows beyond the goal's depth).
-    Differences from the paper: random recursive trees, not binary trees; the root is not
-    given in the prompt.
+    Trees (knob shape), built on canonical labels 0..N-1 with node 0 the root and a spine
+    0-1-..-min_depth (so a node that deep always exists):
+      recursive  parent[i] uniform in [0, i) (random recursive trees; nodes may have many children);
+      binary     parent[i] uniform among the nodes j < i with fewer than two children, so every
+                 node has at most two children (the paper's binary trees);
+    then a random relabelling. The goal is a uniform random leaf (goal="leaf", as in the
+    paper) or node (goal="any") at depth >= min_depth. The prompt lists the edges
+    `parent > child` in random order, then `| goal: g`; with root="given" (the paper's
+    format, where the path's first node follows the goal) it ends `| goal: g root: r`, with
+    root="hidden" the root is only the one node that is never a child. The answer is the
+    path root .. goal as consecutive node tokens (its first token is r), padded with <pad> to
+    `nodes` tokens (the deepest a tree of n nodes can be). Trace: backward chaining, one
+    ancestor of the goal per step, from its parent up to the root (<pad> rows beyond the
+    goal's depth).
 
-    Worked example (nodes = 5, min_depth = 2):
+    Worked example (nodes = 5, min_depth = 2, shape = recursive, root = hidden):
         input   3 > 0 , 1 > 4 , 1 > 3 , 0 > 2 | goal: 2
         trace   0 | 3 | 1                       (parent(2) = 0, parent(0) = 3, parent(3) = 1)
         answer  1 3 0 2
+    With root = given the input ends `| goal: 2 root: 1`; trace and answer are the same.
     """
     name = "treepath"
     family = "compositional"
@@ -238,6 +243,10 @@ class TreePath(Task):
         "nodes": Knob(16, "number of nodes in the tree", low=2, high=256),
         "min_depth": Knob(3, "least depth of the goal (the root has depth 0)", low=1, high=255),
         "goal": Knob("leaf", "goal is a leaf, or any node", choices=("leaf", "any")),
+        "shape": Knob("recursive", "random recursive trees, or binary trees (at most two children)",
+                      choices=("recursive", "binary")),
+        "root": Knob("hidden", "the root is given after the goal (the paper's format), or left to be found",
+                     choices=("hidden", "given")),
     }
 
     def check_knobs(self):
@@ -246,15 +255,19 @@ class TreePath(Task):
                              f"[1, nodes - 1] = [1, {self.k['nodes'] - 1}]")
 
     def token_names(self):
-        return [str(i) for i in range(self.k["nodes"])] + [">", ",", "|", "goal:"]
+        root = ["root:"] if self.k["root"] == "given" else []
+        return [str(i) for i in range(self.k["nodes"])] + [">", ",", "|", "goal:"] + root
 
     def sample(self, n: int, rng: Rng, device) -> TreeProblem:
         N, m = self.k["nodes"], self.k["min_depth"]
         idx = torch.arange(N, device=device)
         # canonical tree: node 0 is the root, parent[i] < i
-        parent = torch.cat([torch.zeros(n, 1, dtype=torch.long, device=device),
-                            rng.integers(0, idx[1:], (n, N - 1), device)], dim=1)  # (n, N)
-        parent[:, 1:m + 1] = idx[:m]
+        if self.k["shape"] == "binary":
+            parent = self._binary_parents(n, rng, device)
+        else:
+            parent = torch.cat([torch.zeros(n, 1, dtype=torch.long, device=device),
+                                rng.integers(0, idx[1:], (n, N - 1), device)], dim=1)  # (n, N)
+            parent[:, 1:m + 1] = idx[:m]
         depth = torch.zeros(n, N, dtype=torch.long, device=device)
         for i in range(1, N):  # parent[i] < i: one column at a time, the batch at once
             depth[:, i] = depth.gather(1, parent[:, i:i + 1]).squeeze(1) + 1
@@ -271,6 +284,24 @@ class TreePath(Task):
         parent_lab.scatter_(1, perm[:, 1:], perm.gather(1, parent[:, 1:]))
         edges = perm[:, 1:].gather(1, rng.permutations(n, N - 1, device))
         return TreeProblem(parent_lab, edges, perm.gather(1, goal.unsqueeze(1)).squeeze(1))
+
+    def _binary_parents(self, n: int, rng: Rng, device) -> torch.Tensor:
+        """(n, N) canonical parents, parent[i] < i: the spine 0-1-..-min_depth, then each node i
+        under a uniform random one of the nodes j < i that have fewer than two children."""
+        N, m = self.k["nodes"], self.k["min_depth"]
+        idx = torch.arange(N, device=device)
+        key = rng.bits((n, N, N), device)  # column i: a key per candidate parent j
+        parent = torch.zeros(n, N, dtype=torch.long, device=device)
+        children = torch.zeros(n, N, dtype=torch.long, device=device)
+        for i in range(1, N):  # one node at a time, the batch at once
+            if i <= m:
+                pick = torch.full((n,), i - 1, dtype=torch.long, device=device)
+            else:
+                open_ = (children < 2) & (idx < i)
+                pick = torch.where(open_, key[:, i], -1).argmax(1)  # a leaf always has room
+            parent[:, i] = pick
+            children.scatter_add_(1, pick.unsqueeze(1), torch.ones(n, 1, dtype=torch.long, device=device))
+        return parent
 
     def _ancestors(self, problem: TreeProblem):
         """(n, N) anc[:, t] = the ancestor of the goal at distance t (t = 0: the goal), and
@@ -301,7 +332,11 @@ class TreePath(Task):
         col = lambda name, w=1: torch.full((n, w), self.tok(name), dtype=torch.long, device=dev)  # noqa: E731
         edge = torch.stack([problem.parent.gather(1, problem.edges) + v0, col(">", N - 1),
                             problem.edges + v0, col(",", N - 1)], dim=2).reshape(n, -1)[:, :-1]
-        prompt = torch.cat([edge, col("|"), col("goal:"), problem.goal.unsqueeze(1) + v0], dim=1)
+        prompt = [edge, col("|"), col("goal:"), problem.goal.unsqueeze(1) + v0]
+        if self.k["root"] == "given":
+            root = torch.argmax((problem.parent < 0).long(), dim=1, keepdim=True)
+            prompt += [col("root:"), root + v0]
+        prompt = torch.cat(prompt, dim=1)
         lift = lambda x: torch.where(x < 0, PAD, x + v0)  # noqa: E731
         return Encoded(prompt=prompt, steps=lift(self.trace(problem)).unsqueeze(-1),
                        answer=lift(self.solve(problem)))

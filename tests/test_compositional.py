@@ -126,6 +126,10 @@ def test_combination_codes_roundtrip():
 
 # ----------------------------------------------------------------------------- treepath
 def parse_tree(task: TreePath, prompt: list[str]):
+    root = None
+    if task.k["root"] == "given":
+        assert prompt[-2] == "root:"
+        prompt, root = prompt[:-2], int(prompt[-1])
     head, goal = prompt[:-3], prompt[-3:]
     assert goal[:2] == ["|", "goal:"]
     g = nx.DiGraph()
@@ -134,24 +138,28 @@ def parse_tree(task: TreePath, prompt: list[str]):
         a, arrow, b = edge.split(" ")
         assert arrow == ">"
         g.add_edge(int(a), int(b))
-    return g, int(goal[2])
+    return g, int(goal[2]), root
 
 
-@pytest.mark.parametrize("nodes,min_depth,goal", [(16, 3, "leaf"), (16, 1, "any"), (2, 1, "any"),
-                                                  (7, 6, "leaf"), (30, 5, "any"), (9, 4, "leaf")])
-def test_treepath_networkx(nodes, min_depth, goal):
-    task = TreePath(nodes=nodes, min_depth=min_depth, goal=goal)
-    roots, depths = set(), []
+@pytest.mark.parametrize("nodes,min_depth,goal,shape,root", [
+    (16, 3, "leaf", "recursive", "hidden"), (16, 1, "any", "recursive", "given"), (2, 1, "any", "recursive", "hidden"),
+    (7, 6, "leaf", "binary", "hidden"), (30, 5, "any", "recursive", "hidden"), (9, 4, "leaf", "recursive", "hidden"),
+    (16, 3, "leaf", "binary", "given"), (30, 2, "any", "binary", "hidden"), (3, 1, "leaf", "binary", "given")])
+def test_treepath_networkx(nodes, min_depth, goal, shape, root):
+    task = TreePath(nodes=nodes, min_depth=min_depth, goal=goal, shape=shape, root=root)
+    roots, depths, degrees = set(), [], []
     for seed in range(12):
         prob = task.sample(32, Rng(seed), "cpu")
         enc, trace, ans = task.encode(prob), task.trace(prob), task.solve(prob)
-        assert enc.prompt.shape == (32, 4 * nodes - 2) and enc.answer.shape == (32, nodes)
+        assert enc.prompt.shape == (32, 4 * nodes - 2 + 2 * (root == "given")) and enc.answer.shape == (32, nodes)
         assert enc.steps.shape == (32, nodes - 1, 1)
         for i in range(32):
-            g, tgt = parse_tree(task, words(task, enc.prompt[i].tolist()))
+            g, tgt, given = parse_tree(task, words(task, enc.prompt[i].tolist()))
             assert g.number_of_edges() == nodes - 1 and nx.is_tree(g) and nx.is_arborescence(g)
-            root = next(v for v in g if g.in_degree(v) == 0)
-            path = nx.shortest_path(g, root, tgt)
+            r = next(v for v in g if g.in_degree(v) == 0)
+            assert given == (r if root == "given" else None)
+            path = nx.shortest_path(g, r, tgt)
+            degrees += [d for _, d in g.out_degree()]
             assert len(path) - 1 >= min_depth
             if goal == "leaf":
                 assert g.out_degree(tgt) == 0
@@ -160,11 +168,15 @@ def test_treepath_networkx(nodes, min_depth, goal):
             assert [v for v in ans[i].tolist() if v >= 0] == path
             assert words(task, enc.steps[i].flatten().tolist()) == [str(v) for v in path[-2::-1]]
             assert [v for v in trace[i].tolist() if v >= 0] == path[-2::-1]
-            roots.add(root)
+            roots.add(r)
             depths.append(len(path) - 1)
     assert len(roots) > min(nodes, 4) - 1  # the relabelling moves the root
     if min_depth < nodes - 1:
         assert len(set(depths)) > 1
+    if shape == "binary":
+        assert max(degrees) <= 2 and (nodes < 5 or min_depth == nodes - 1 or max(degrees) == 2)
+    elif nodes >= 16:
+        assert max(degrees) > 2  # recursive trees: some node has three or more children
 
 
 # ----------------------------------------------------------------------------- all tasks
