@@ -14,7 +14,7 @@ capacity's estimate. Then, per
 registered token task (cot view, default knobs, d 128 L 2 stacked): the raw cost of generating
 data, one refill (sample + render) made synchronously and timed alone, over the step (data_share),
 and what training actually loses to it: the step with the real DataStream (prefetching the next
-chunk when DEPTHBENCH_PREFETCH=1) against the same step with data already made (data_overhead).
+chunk, as it does by default on a GPU) against the same step with data already made (data_overhead).
 
 Timing: warm-up (graph capture, compilation) excluded; steps in windows of the data chunk (one
 data refill each) between torch.cuda.synchronize() calls, until --min-seconds. Every row is

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import math
 import os
 import queue
+import sys
 import threading
 import time
 import weakref
@@ -102,10 +104,16 @@ class StackedAdamW:
 
 
 def prefetch_default(device) -> bool:
-    """Opt-in: DEPTHBENCH_PREFETCH=1. Off by default: in one smoke bench on an H100 (commit 31ab750)
-    with prefetch on, a group's CUDA graph capture failed (cudaErrorStreamCaptureInvalidated); the
-    cause is not found. On a CPU the producer thread would also share the cores with training."""
-    return os.environ.get("DEPTHBENCH_PREFETCH") == "1"
+    """On for CUDA devices, off on the CPU (the producer thread would share the cores with training);
+    DEPTHBENCH_PREFETCH=1 or 0 overrides. History: in one smoke bench on an H100 (commit 31ab750) a
+    group's CUDA graph capture failed with prefetch on (cudaErrorStreamCaptureInvalidated); the cause
+    was not pinned down. Since then the capture runs in thread_local mode (no other thread's CUDA call
+    can invalidate it), after a gc.collect (no earlier trainer is destroyed mid-capture), and only if
+    the graph's pool fits (graph_fits); two smoke benches and the GPU tests then passed with it on."""
+    flag = os.environ.get("DEPTHBENCH_PREFETCH")
+    if flag in ("0", "1"):
+        return flag == "1"
+    return torch.device(device).type == "cuda"
 
 
 def make_chunk(tasks, view, rngs, batch_size, chunk, device, start):
@@ -132,6 +140,31 @@ def _produce(jobs, done, make, stream):
             done.put((None, None, err))
             return
         done.put((buf, event, None))
+
+
+def graph_room(device) -> int:
+    """Bytes a CUDA graph's private pool can still get: free device memory, capped by the
+    per-process fraction if one is set (torch.cuda.set_per_process_memory_fraction)."""
+    index = torch.device(device).index
+    device = torch.cuda.current_device() if index is None else index
+    free, total = torch.cuda.mem_get_info(device)
+    get = getattr(torch.cuda, "get_per_process_memory_fraction", None)
+    frac = get(device) if get is not None else 1.0
+    if frac < 1.0:
+        free = min(free, int(frac * total) - torch.cuda.memory_reserved(device))
+    return free
+
+
+def graph_fits(device, step_bytes: int) -> bool:
+    """Whether capturing a step that peaked at step_bytes above its start fits. The graph's pool
+    cannot reuse the blocks torch caches for eager steps, so those are released first if needed.
+    Checked before capture because an out-of-memory error inside a capture is not a clean one in
+    PyTorch: freeing cached blocks there invalidates the capture (pytorch/pytorch#159594), and
+    a failed capture's pool is never given back (fixed by pytorch/pytorch#190348)."""
+    need = int(1.25 * step_bytes) + (256 << 20)  # + cuBLAS workspace of the capture stream, slack
+    if graph_room(device) < need:
+        torch.cuda.empty_cache()
+    return graph_room(device) >= need
 
 
 _PRODUCER_STREAMS: dict = {}  # one per device, reused (cuBLAS workspaces: see _side_stream)
@@ -249,7 +282,7 @@ class Trainer:
                                tc.batch_size, self.seq_len, self.device, steps=tc.steps)
         self.x = self.y = None  # static input buffers, shaped by the first batch
         self.loss_sum = torch.zeros(len(runs), device=self.device)
-        self.graph = None
+        self.graph, self.step_bytes = None, 0  # step_bytes: the eager warm-up steps' peak memory
         self.use_graph = (self.device.type == "cuda" and self.objective.graphable
                           and os.environ.get("DEPTHBENCH_NO_GRAPH") != "1")
         self.loss_fn = maybe_compile(self.objective.loss, self.opt.params, self.device)  # DEPTHBENCH_COMPILE=1
@@ -274,19 +307,29 @@ class Trainer:
         self.y.copy_(y)
         if not self.use_graph:
             return self._step()
+        if self.graph is None and i >= 3 and not graph_fits(self.device, self.step_bytes):
+            print(f"depthbench: a CUDA graph of this stack ({len(self.runs)} models) would not fit in "
+                  "memory; its steps run eagerly", file=sys.stderr, flush=True)
+            self.use_graph = False
+            return self._step()
         if self.graph is None and i >= 3:  # warm up eagerly on a side stream, then capture
             self.graph = torch.cuda.CUDAGraph()
-            self.data.wait_idle()  # 'global' capture mode kept: the producer idles until the next refill
+            self.data.wait_idle()  # the producer idles until the next refill
+            gc.collect()  # an earlier group's trainer (a reference cycle) is not destroyed mid-capture
             torch.cuda.synchronize()
-            with torch.cuda.graph(self.graph):
+            # thread_local: another thread's CUDA calls (the producer, a collector) cannot invalidate it
+            with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
                 self._step()
             return self.graph.replay()
         if self.graph is None:
             side = _side_stream(self.device)
             side.wait_stream(torch.cuda.current_stream())
+            torch.cuda.reset_peak_memory_stats(self.device)  # host-side counters: no sync
+            base = torch.cuda.memory_allocated(self.device)
             with torch.cuda.stream(side):
                 self._step()
             torch.cuda.current_stream().wait_stream(side)
+            self.step_bytes = max(self.step_bytes, torch.cuda.max_memory_allocated(self.device) - base)
             return None
         self.graph.replay()
 

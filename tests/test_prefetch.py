@@ -59,7 +59,7 @@ def trained(monkeypatch, flag, device="cpu"):
 
 def test_prefetch_default(monkeypatch):
     monkeypatch.delenv("DEPTHBENCH_PREFETCH", raising=False)
-    assert not prefetch_default("cuda") and not prefetch_default("cpu")  # opt-in (train.prefetch_default)
+    assert prefetch_default("cuda") and prefetch_default("cuda:1") and not prefetch_default("cpu")
     monkeypatch.setenv("DEPTHBENCH_PREFETCH", "1")
     assert prefetch_default("cpu")
     monkeypatch.setenv("DEPTHBENCH_PREFETCH", "0")

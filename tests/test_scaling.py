@@ -266,3 +266,29 @@ def test_perf_quick_writes_the_csv(tmp_path, capsys):
     data = df[df.section == "data"]
     assert sorted(data.task) == ["modadd", "s5"] and (data.data_share > 0).all()
     assert "targets:" in capsys.readouterr().out
+
+
+def test_graph_fits_releases_the_cache_then_decides(monkeypatch):
+    """graph_fits (runners.train) on a faked CUDA memory state: room is the free memory, capped by
+    a per-process fraction; the cache is emptied only when the room is short."""
+    from runners import train
+    state = {"free": 10 << 30, "total": 80 << 30, "reserved": 0, "frac": 1.0, "emptied": 0, "cached": 0}
+
+    def empty_cache():
+        state["emptied"] += 1
+        state["free"] += state["cached"]
+        state["reserved"] -= state["cached"]
+        state["cached"] = 0
+
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda d: (state["free"], state["total"]))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda d: state["reserved"])
+    monkeypatch.setattr(torch.cuda, "get_per_process_memory_fraction", lambda d: state["frac"], raising=False)
+    monkeypatch.setattr(torch.cuda, "empty_cache", empty_cache)
+    assert train.graph_fits("cuda", 1 << 30) and state["emptied"] == 0
+    assert not train.graph_fits("cuda:0", 9 << 30) and state["emptied"] == 1  # 1.25 x 9 GiB > 10 GiB
+    # 3 GiB allowed, 2.5 reserved of which 0.5 cached: room 0.5 GiB, then 1 GiB once the cache is gone
+    state.update(frac=3 / 80, reserved=5 << 29, cached=1 << 29)
+    assert not train.graph_fits("cuda", 1 << 30) and state["emptied"] == 2  # needs 1.5 GiB
+    state.update(reserved=5 << 29, cached=1 << 29)
+    assert train.graph_fits("cuda", 1 << 29) and state["emptied"] == 3  # needs 0.875 GiB
