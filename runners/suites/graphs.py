@@ -33,7 +33,10 @@ SIZES = {
     # Measured in the reference run (one H100, 2026-11-23): 87 s of training, every method at chance.
     # pos: rotary (H100 calibration 2026-11-24, rope vs the reference's learned positions, 2
     # seeds: ProsQA discrete CoT 0.85 at lr 1e-3 (0.52 at 3e-3; learned: chance); direct,
-    # continuous thought and connectivity (n 6/12, depths 1-3) stayed at chance either way)
+    # continuous thought and connectivity (n 6/12, depths 1-3) stayed at chance either way).
+    # H100 calibration 2026-11-24 (session 6; 3 seeds, rope, lr 1e-3, batch 256, 5000 steps, the GPU
+    # shared by 5 sweeps): discrete CoT 0.92 / 0.96 / 0.96; continuous thought with 1000 steps per
+    # stage (the last 2000) 0.50 / 0.49 / 0.49, the same chance as at 300 steps per stage.
     "full": dict(d=128, h=4, pos="rope", steps=2000, batch=256, seeds=3, lr=1e-3, eval_size=1024,
                  stage_steps=300,
                  prosqa=dict(nodes=12, edges=16, distance=3), conn_nodes=[6, 8, 12], conn_depths=[1, 2, 3],
