@@ -216,8 +216,9 @@ class DataStream:
     def launch(self):
         if self.device.type == "cuda":
             index = torch.cuda.current_device() if self.device.index is None else self.device.index
-            if index not in _PRODUCER_STREAMS:
-                _PRODUCER_STREAMS[index] = torch.cuda.Stream(index)
+            if index not in _PRODUCER_STREAMS:  # high priority: its small kernels go before the step's queued ones
+                high = os.environ.get("DEPTHBENCH_PREFETCH_PRIORITY", "high") == "high"
+                _PRODUCER_STREAMS[index] = torch.cuda.Stream(index, priority=-100 if high else 0)
             self.stream = _PRODUCER_STREAMS[index]
             self.stream.wait_stream(torch.cuda.current_stream(index))  # device tensors the tasks hold
         self.thread = threading.Thread(target=_produce, args=(self.jobs, self.done, self.make, self.stream),
