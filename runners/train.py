@@ -42,18 +42,18 @@ def data_chunk(batch_size: int, seq_len: int) -> int:
     return max(16, min(MAX_CHUNK, 1 << max(0, n.bit_length() - 1)))
 
 
-_SIDE_STREAMS: dict = {}
+_STREAMS: dict = {}
 
 
-def _side_stream(device) -> "torch.cuda.Stream":
-    """One warm-up stream per device, reused: cuBLAS keeps a workspace per stream it has
+def cached_stream(device, role: str, priority: int = 0) -> "torch.cuda.Stream":
+    """One CUDA stream per device and role, reused: cuBLAS keeps a workspace per stream it has
     seen (tens of MB each, never freed), so a fresh stream per warm-up step leaked about
     0.5 GB over two groups on an H100 and starved the out-of-memory retries."""
     index = torch.device(device).index
-    key = torch.cuda.current_device() if index is None else index
-    if key not in _SIDE_STREAMS:
-        _SIDE_STREAMS[key] = torch.cuda.Stream(key)
-    return _SIDE_STREAMS[key]
+    key = (torch.cuda.current_device() if index is None else index, role)
+    if key not in _STREAMS:
+        _STREAMS[key] = torch.cuda.Stream(key[0], priority=priority)
+    return _STREAMS[key]
 
 
 class StackedAdamW:
@@ -160,14 +160,13 @@ def graph_fits(device, step_bytes: int) -> bool:
     cannot reuse the blocks torch caches for eager steps, so those are released first if needed.
     Checked before capture because an out-of-memory error inside a capture is not a clean one in
     PyTorch: freeing cached blocks there invalidates the capture (pytorch/pytorch#159594), and
-    a failed capture's pool is never given back (fixed by pytorch/pytorch#190348)."""
+    a failed capture's pool is never given back (pytorch/pytorch#190348)."""
     need = int(1.25 * step_bytes) + (256 << 20)  # + cuBLAS workspace of the capture stream, slack
-    if graph_room(device) < need:
+    room = graph_room(device)
+    if room < need:
         torch.cuda.empty_cache()
-    return graph_room(device) >= need
-
-
-_PRODUCER_STREAMS: dict = {}  # one per device, reused (cuBLAS workspaces: see _side_stream)
+        room = graph_room(device)
+    return room >= need
 
 
 class DataStream:
@@ -215,12 +214,10 @@ class DataStream:
 
     def launch(self):
         if self.device.type == "cuda":
-            index = torch.cuda.current_device() if self.device.index is None else self.device.index
-            if index not in _PRODUCER_STREAMS:  # high priority: its small kernels go before the step's queued ones
-                high = os.environ.get("DEPTHBENCH_PREFETCH_PRIORITY", "high") == "high"
-                _PRODUCER_STREAMS[index] = torch.cuda.Stream(index, priority=-100 if high else 0)
-            self.stream = _PRODUCER_STREAMS[index]
-            self.stream.wait_stream(torch.cuda.current_stream(index))  # device tensors the tasks hold
+            # high priority: the producer's many small kernels go before the step's queued ones
+            high = os.environ.get("DEPTHBENCH_PREFETCH_PRIORITY", "high") == "high"
+            self.stream = cached_stream(self.device, "prefetch", priority=-100 if high else 0)
+            self.stream.wait_stream(torch.cuda.current_stream(self.stream.device))  # device tensors the tasks hold
         self.thread = threading.Thread(target=_produce, args=(self.jobs, self.done, self.make, self.stream),
                                        name="depthbench-prefetch", daemon=True)
         self.thread.start()
@@ -323,7 +320,7 @@ class Trainer:
                 self._step()
             return self.graph.replay()
         if self.graph is None:
-            side = _side_stream(self.device)
+            side = cached_stream(self.device, "warm-up")
             side.wait_stream(torch.cuda.current_stream())
             torch.cuda.reset_peak_memory_stats(self.device)  # host-side counters: no sync
             base = torch.cuda.memory_allocated(self.device)

@@ -332,14 +332,13 @@ class TreePath(Task):
         col = lambda name, w=1: torch.full((n, w), self.tok(name), dtype=torch.long, device=dev)  # noqa: E731
         edge = torch.stack([problem.parent.gather(1, problem.edges) + v0, col(">", N - 1),
                             problem.edges + v0, col(",", N - 1)], dim=2).reshape(n, -1)[:, :-1]
+        path = self.solve(problem)  # root .. goal
         prompt = [edge, col("|"), col("goal:"), problem.goal.unsqueeze(1) + v0]
         if self.k["root"] == "given":
-            root = torch.argmax((problem.parent < 0).long(), dim=1, keepdim=True)
-            prompt += [col("root:"), root + v0]
-        prompt = torch.cat(prompt, dim=1)
+            prompt += [col("root:"), path[:, :1] + v0]
         lift = lambda x: torch.where(x < 0, PAD, x + v0)  # noqa: E731
-        return Encoded(prompt=prompt, steps=lift(self.trace(problem)).unsqueeze(-1),
-                       answer=lift(self.solve(problem)))
+        return Encoded(prompt=torch.cat(prompt, dim=1), steps=lift(self.trace(problem)).unsqueeze(-1),
+                       answer=lift(path))
 
 
 TASKS = [KHop, TreePath]

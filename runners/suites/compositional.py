@@ -126,7 +126,7 @@ def exchange(s: dict, currencies=("depth", "loops", "cot")) -> list[RunConfig]:
 def treepath(s: dict) -> list[RunConfig]:
     """Tree paths at the paper's model. H100 calibration (2026-11-24; 16 nodes, 6 layers, 1 head,
     d 128, learned positions; answer accuracy of 3 seeds; several sweeps shared the GPU):
-        recursive trees, root hidden   lr 3e-3, batch 128, 2000 steps (former full)  0.09 (2 seeds)
+        recursive trees, root hidden   lr 3e-3, batch 128, 2000 steps (former full)  0.09 (reference run, 2 seeds)
                                        lr 1e-3, batch 128, 4000 steps               0.91 0.79 0.55
                                        lr 2e-3, batch 256, 3000 steps               0.73 0.28 0.44
                                        lr 1e-3, batch 256, 4000 steps               0.93 0.83 0.99
@@ -134,8 +134,8 @@ def treepath(s: dict) -> list[RunConfig]:
         recursive trees, root given    lr 1e-3, batch 128, 4000 steps               0.04 0.06 0.05
         binary trees, root hidden      lr 1e-3, batch 256, 4000 steps               0.86 0.88 0.53
         binary trees, root given       lr 1e-3, batch 128, 8000 steps               0.85 0.85 0.01
-    Every run sits on a loss plateau (about 1.1-1.3) first; most leave it between 1000 and 2500
-    steps. Giving the root (the paper's format) kept more seeds on it, not fewer."""
+    Every run sits on a loss plateau (loss about 1.0-1.3) first; most leave it between about 800 and
+    2500 steps. Giving the root (the paper's format) kept more seeds on it, not fewer."""
     p = s["tree"]
     return [RunConfig(task="treepath", knobs=dict(nodes=p["nodes"], min_depth=p["min_depth"]), view="direct",
                       model=ModelConfig(n_layer=p["n_layer"], d_model=p["d"], n_head=p["h"], pos=p["pos"]),
