@@ -14,7 +14,10 @@ Every stage is padded on the right to the longest stage (more pads change nothin
 model), so one shape serves every batch, and the passes of the latent objective are fixed per
 stage (rows drawn at earlier stages have their thoughts inside them): on a GPU the step stays a
 CUDA graph, recaptured after one eager step when the stage changes the passes or the optimizer.
-Evaluation is at the final stage, the run's own view.
+Evaluation is at the final stage, the run's own view. At the end of every earlier stage the runs
+are also evaluated on that stage's view (`stage_eval_size` fresh held-out examples, 512 at most),
+and a row {"step", "stage", "answer_acc", "token_acc"} goes to each run's metrics.jsonl: where a
+curriculum stops learning shows there (Coconut reports accuracy per stage).
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import bisect
 import torch
 
 from models.latent import latent_span
+from runners.records import append_metrics
 from runners.train import StackedAdamW, Trainer, data_chunk
 from tasks.base import IGNORE, PAD, Latent
 from tasks.rng import Rng
@@ -117,6 +121,24 @@ class CurriculumTrainer(Trainer):
         if tc.reset_optimizer:
             self.opt = self.stage_optimizer(0)
         self.stage, self.eager_steps = -1, 0
+        self.root, self.stage_log = None, [[] for _ in runs]  # per run: one row per stage before the last
+
+    def train(self, root=None, progress=None):
+        self.root = root
+        return super().train(root, progress)
+
+    def evaluate_stage(self, stage: int, step: int):
+        """Evaluate every run on `stage`'s view; log the row to metrics.jsonl and self.stage_log."""
+        view, self.view = self.view, self.views[stage]
+        try:
+            metrics = self.evaluate(min(512, self.runs[0].train.eval_size))
+        finally:
+            self.view = view
+        for j, (run, met) in enumerate(zip(self.runs, metrics)):
+            row = {"step": step, "stage": stage, **met}
+            self.stage_log[j].append(row)
+            if self.root is not None:
+                append_metrics(self.root, run.run_id, [row])
 
     def stage_optimizer(self, stage: int) -> StackedAdamW:
         tc = self.runs[0].train
@@ -135,6 +157,8 @@ class CurriculumTrainer(Trainer):
     def step(self, i: int):
         stage = stage_at(self.starts, i)
         if stage != self.stage:
+            if self.stage >= 0:
+                self.evaluate_stage(self.stage, i)
             self.stage = stage
             if hasattr(self.objective, "span"):  # latent: the passes change with the stage
                 self.objective.span = self.stage_span(stage)

@@ -121,6 +121,26 @@ def test_stacked_equals_solo(view):
     assert a[1]["answer_acc"] == b[0]["answer_acc"] and abs(a[1]["eval_loss"] - b[0]["eval_loss"]) < 1e-4
 
 
+def test_stage_rows_logged_and_leave_training_alone(tmp_path, monkeypatch):
+    """Each stage before the last ends with a row in metrics.jsonl (accuracy on that stage's view);
+    the evaluation draws no training data and changes no weight."""
+    from runners.records import run_dir
+    runs = _runs([0, 1], "latent:2x1", steps=12, stage_steps=4, reset_optimizer=True)
+    logged = CurriculumTrainer(runs, "cpu")
+    logged.train(tmp_path)
+    for j, run in enumerate(runs):
+        rows = [json.loads(line) for line in (run_dir(tmp_path, run.run_id) / "metrics.jsonl").open()]
+        staged = [r for r in rows if "stage" in r]
+        assert [(r["step"], r["stage"]) for r in staged] == [(4, 0), (8, 1)] == \
+            [(r["step"], r["stage"]) for r in logged.stage_log[j]]
+        assert all(0 <= r["answer_acc"] <= 1 and 0 <= r["token_acc"] <= 1 for r in staged)
+    monkeypatch.setattr(CurriculumTrainer, "evaluate_stage", lambda self, stage, step: None)
+    quiet = CurriculumTrainer(runs, "cpu")
+    quiet.train()
+    assert quiet.stage_log == [[], []]
+    torch.testing.assert_close(logged.opt.flat, quiet.opt.flat, rtol=0, atol=0)
+
+
 def test_stage_schedule():
     assert stage_starts(100, 3) == [0, 33, 66] and stage_starts(100, 3, 10) == [0, 10, 20]
     assert [stage_at([0, 10, 20], i) for i in (0, 9, 10, 19, 20, 99)] == [0, 0, 1, 1, 2, 2]
