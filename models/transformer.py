@@ -65,7 +65,11 @@ def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Te
     """(m, ..., i) @ (m, i, o) + (m, o) -> (m, ..., o)."""
     m, shape = x.shape[0], x.shape[1:-1]
     x2 = x.reshape(m, -1, x.shape[-1])
-    y = torch.bmm(x2, w) if b is None else torch.baddbmm(b.unsqueeze(1).to(x2.dtype), x2, w.to(x2.dtype))
+    y = torch.bmm(x2, w.to(x2.dtype))
+    if b is not None:  # a separate add, not baddbmm: baddbmm first copies the broadcast bias into its
+        # output with a slow strided kernel (H100, d 256 L 4, 32 models, compiled: 14% of the step);
+        # under torch.compile the add fuses into the next elementwise kernel
+        y = y + b.unsqueeze(1).to(y.dtype)
     return y.reshape(m, *shape, w.shape[-1])
 
 
