@@ -37,6 +37,18 @@ SIZES = {
     # H100 calibration 2026-11-24 (session 6; 3 seeds, rope, lr 1e-3, batch 256, 5000 steps, the GPU
     # shared by 5 sweeps): discrete CoT 0.92 / 0.96 / 0.96; continuous thought with 1000 steps per
     # stage (the last 2000) 0.50 / 0.49 / 0.49, the same chance as at 300 steps per stage.
+    # H100 calibration 2026-11-24 (session 7; 3 seeds each, accuracy per curriculum stage from
+    # metrics.jsonl): continuous thought stayed at 0.45-0.56 at every stage and at the end, and the
+    # final loss sat at ln 2 / 3 (a coin flip between the two candidates): latent:1x1 after a CoT
+    # stage 0 of 2000 steps that reached 0.80-0.85 fell to 0.50-0.56 after 1000 steps of stage 1;
+    # latent:3x1 with 1000 or 1500 steps per stage, learned positions, lr 3e-4 without optimizer
+    # reset and stage_mix 0.1, the frontier trace (whose CoT itself reached 0.56-0.85 at 2000
+    # steps), thought inputs scaled by 0.1, and thoughts not followed by <eot> (so that each
+    # thought's input is the hidden state the previous stage supervised, as in Zhu et al.'s code)
+    # all ended at 0.46-0.55. Pause tokens likewise. Zhu et al.'s released config trains 2 layers at
+    # d 768 for 300 epochs of a fixed training set (25 epochs per stage, batch 2 x 128, lr 1e-4),
+    # supervising at stage k one random node at distance k + 1 and nothing after it: a budget far
+    # beyond this preset's 2000 steps, and a different supervision (not yet tried here).
     "full": dict(d=128, h=4, pos="rope", steps=2000, batch=256, seeds=3, lr=1e-3, eval_size=1024,
                  stage_steps=300,
                  prosqa=dict(nodes=12, edges=16, distance=3), conn_nodes=[6, 8, 12], conn_depths=[1, 2, 3],
