@@ -15,9 +15,9 @@ model), so one shape serves every batch, and the passes of the latent objective 
 stage (rows drawn at earlier stages have their thoughts inside them): on a GPU the step stays a
 CUDA graph, recaptured after one eager step when the stage changes the passes or the optimizer.
 Evaluation is at the final stage, the run's own view. At the end of every earlier stage the runs
-are also evaluated on that stage's view (`stage_eval_size` fresh held-out examples, 512 at most),
-and a row {"step", "stage", "answer_acc", "token_acc"} goes to each run's metrics.jsonl: where a
-curriculum stops learning shows there (Coconut reports accuracy per stage).
+are also evaluated on that stage's view (fresh held-out examples: eval_size, 512 at most), and a
+row {"step", "stage", "answer_acc", "token_acc", "eval_loss"} goes to each run's metrics.jsonl:
+where a curriculum stops learning shows there (Coconut reports accuracy per stage).
 """
 from __future__ import annotations
 
