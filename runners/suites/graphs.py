@@ -38,9 +38,10 @@ SIZES = {
     # shared by 5 sweeps): discrete CoT 0.92 / 0.96 / 0.96; continuous thought with 1000 steps per
     # stage (the last 2000) 0.50 / 0.49 / 0.49, the same chance as at 300 steps per stage.
     # H100 calibration 2026-11-24 (session 7; 3 seeds each, accuracy per curriculum stage from
-    # metrics.jsonl): continuous thought stayed at 0.45-0.56 at every stage and at the end, and the
-    # final loss sat at ln 2 / 3 (a coin flip between the two candidates): latent:1x1 after a CoT
-    # stage 0 of 2000 steps that reached 0.80-0.85 fell to 0.50-0.56 after 1000 steps of stage 1;
+    # metrics.jsonl): continuous thought ended at 0.46-0.55 in every setting, its accuracy at the
+    # stage ends ranged 0.37-0.66 with no rise, and the final loss sat at ln 2 / 3 (a coin flip
+    # between the two candidates): latent:1x1 after a CoT stage 0 of 2000 steps (0.80 and 0.84 on
+    # two seeds, 0.50 on the third) ended at 0.45-0.56 after 1000 steps of stage 1;
     # latent:3x1 with 1000 or 1500 steps per stage, learned positions, lr 3e-4 without optimizer
     # reset and stage_mix 0.1, the frontier trace (whose CoT itself reached 0.56-0.85 at 2000
     # steps), thought inputs scaled by 0.1, and thoughts not followed by <eot> (so that each
