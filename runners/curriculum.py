@@ -24,11 +24,12 @@ from __future__ import annotations
 import bisect
 
 import torch
+import torch.nn.functional as F
 
 from models.latent import latent_span
 from runners.records import append_metrics
 from runners.train import StackedAdamW, Trainer, data_chunk
-from tasks.base import IGNORE, PAD, Latent
+from tasks.base import IGNORE, PAD, Batch, Latent
 from tasks.rng import Rng
 
 
@@ -55,13 +56,41 @@ def final_stage(tasks, view: Latent, device) -> int:
     return min(view.stage, n_steps)
 
 
+def pad_right(batch: Batch, T: int) -> Batch:
+    """The batch right-padded to length T: <pad> inputs, unscored targets (changes nothing before)."""
+    extra = T - batch.inputs.shape[1]
+    if extra <= 0:
+        return batch
+    pad = lambda t, v: F.pad(t, (0, extra), value=v)  # noqa: E731
+    return Batch(pad(batch.inputs, PAD), pad(batch.targets, IGNORE), pad(batch.answer_mask, False),
+                 pad(batch.latent_mask, False), batch.prompt_len, batch.meta)
+
+
+def next_step_picks(task, problem, rng: Rng) -> torch.Tensor:
+    """(n, S) for stage_target "next": per example and trace step, one of the step's tokens drawn
+    uniformly (with the frontier trace: a random node at that BFS distance); IGNORE where a step
+    is empty."""
+    steps = task.encode(problem).steps  # (n, S, W) token ids, PAD where a step is shorter
+    keys = torch.where(steps != PAD, rng.random(steps.shape, steps.device), -1.0)
+    pick = steps.gather(2, keys.argmax(2, keepdim=True))[..., 0]
+    return torch.where(pick != PAD, pick, IGNORE)
+
+
+def next_step_hits(task, problem, top: torch.Tensor, stage: int) -> torch.Tensor:
+    """(B,) bool for one run: is `top` (B,), the model's top token where stage_target "next"
+    scores, one of the tokens of trace step `stage` (0-based: the step after the stage's thoughts)."""
+    steps = task.encode(problem).steps[:, stage]  # (B, W)
+    return ((steps == top[:, None]) & (steps != PAD)).any(1)
+
+
 class CurriculumStream:
     """Per-run training batches, data_chunk(B, T) steps at a time; each example at its step's stage
     (or, with probability stage_mix, an earlier one), right-padded to seq_len."""
 
-    def __init__(self, tasks, views, starts, rngs, mix_rngs, batch_size, seq_len, stage_mix, device):
+    def __init__(self, tasks, views, starts, rngs, mix_rngs, batch_size, seq_len, stage_mix, device, pick_rngs=None):
         self.tasks, self.views, self.starts, self.rngs, self.mix_rngs = tasks, views, starts, rngs, mix_rngs
         self.B, self.T, self.mix, self.device = batch_size, seq_len, stage_mix, device
+        self.pick_rngs = pick_rngs  # stage_target "next": one per run, draws the scored node
         self.chunk = data_chunk(batch_size, seq_len)
         self.step, self.buf, self.pos = 0, None, self.chunk
 
@@ -77,14 +106,18 @@ class CurriculumStream:
     def next(self):
         if self.pos == self.chunk:
             n, xs, ys = self.chunk * self.B, [], []
-            for task, rng, mix_rng in zip(self.tasks, self.rngs, self.mix_rngs):
+            for j, (task, rng, mix_rng) in enumerate(zip(self.tasks, self.rngs, self.mix_rngs)):
                 problem, stage = task.sample(n, rng, self.device), self.stages(mix_rng)
                 x = torch.full((n, self.T), PAD, dtype=torch.long, device=self.device)
                 y = torch.full((n, self.T), IGNORE, dtype=torch.long, device=self.device)
+                picks = None if self.pick_rngs is None else next_step_picks(task, problem, self.pick_rngs[j])
                 for s in stage.unique().tolist():
                     b, rows = task.render(problem, self.views[s]), stage == s
                     x[rows, :b.inputs.shape[1]] = b.inputs[rows]
-                    y[rows, :b.targets.shape[1]] = b.targets[rows]
+                    if picks is not None and s < len(self.views) - 1:  # Zhu et al.: one node, nothing after
+                        y[rows, b.prompt_len - 2] = picks[rows, s]
+                    else:
+                        y[rows, :b.targets.shape[1]] = b.targets[rows]
                 xs.append(x.view(self.chunk, self.B, self.T))
                 ys.append(y.view(self.chunk, self.B, self.T))
             self.buf, self.pos = (torch.stack(xs, 1), torch.stack(ys, 1)), 0  # (chunk, m, B, T)
@@ -117,11 +150,17 @@ class CurriculumTrainer(Trainer):
         self.starts = stage_starts(tc.steps, self.final_stage + 1, tc.stage_steps)
         self.data = CurriculumStream(self.tasks, self.views, self.starts, [Rng(r.seed).fork("train") for r in runs],
                                      [Rng(r.seed).fork("stage") for r in runs], tc.batch_size, self.seq_len,
-                                     tc.stage_mix, self.device)
+                                     tc.stage_mix, self.device,
+                                     [Rng(r.seed).fork("pick") for r in runs] if tc.stage_target == "next" else None)
         if tc.reset_optimizer:
             self.opt = self.stage_optimizer(0)
         self.stage, self.eager_steps = -1, 0
         self.root, self.stage_log = None, [[] for _ in runs]  # per run: one row per stage before the last
+
+    def eval_batch(self, task, problem):
+        """The stage's view, right-padded to the group's length like training batches (the runs'
+        tasks may render an earlier stage at different lengths: a frontier trace is longer)."""
+        return pad_right(task.render(problem, self.view), self.seq_len)
 
     def train(self, root=None, progress=None):
         self.root = root
@@ -129,16 +168,41 @@ class CurriculumTrainer(Trainer):
 
     def evaluate_stage(self, stage: int, step: int):
         """Evaluate every run on `stage`'s view; log the row to metrics.jsonl and self.stage_log."""
-        view, self.view = self.view, self.views[stage]
-        try:
-            metrics = self.evaluate(min(512, self.runs[0].train.eval_size))
-        finally:
-            self.view = view
+        size = min(512, self.runs[0].train.eval_size)
+        if self.runs[0].train.stage_target == "next":
+            metrics = self.evaluate_next(stage, size)
+        else:
+            view, self.view = self.view, self.views[stage]
+            try:
+                metrics = self.evaluate(size)
+            finally:
+                self.view = view
         for j, (run, met) in enumerate(zip(self.runs, metrics)):
             row = {"step": step, "stage": stage, **met}
             self.stage_log[j].append(row)
             if self.root is not None:
                 append_metrics(self.root, run.run_id, [row])
+
+    @torch.no_grad()
+    def evaluate_next(self, stage: int, size: int) -> list[dict]:
+        """stage_target "next": per run, {"next_acc"}: how often the top token after the stage's
+        thoughts is a node of the next trace step (any of them: the scored node is drawn at random)."""
+        from runners.objective import attention_backends, autocast
+        tasks = [t.for_eval() for t in self.tasks]
+        problems = [t.sample(size, Rng(r.seed).fork("eval"), self.device) for t, r in zip(tasks, self.runs)]
+        batches = [pad_right(t.render(p, self.views[stage]), self.seq_len) for t, p in zip(tasks, problems)]
+        chunk = max(64, min(8192 // len(self.runs), 8 * self.runs[0].train.batch_size))
+        P, tops = batches[0].prompt_len, []
+        self.model.eval()
+        for lo in range(0, size, chunk):
+            x = torch.stack([b.inputs[lo:lo + chunk] for b in batches])
+            with autocast(self.device), attention_backends():
+                logits = self.objective.logits(x) if hasattr(self.objective, "logits") else self.model(x)
+            tops.append(logits[:, :, P - 2].argmax(-1))  # (m, chunk)
+        self.model.train()
+        top = torch.cat(tops, 1)
+        return [{"next_acc": float(next_step_hits(t, p, top[j], stage).float().mean())}
+                for j, (t, p) in enumerate(zip(tasks, problems))]
 
     def stage_optimizer(self, stage: int) -> StackedAdamW:
         tc = self.runs[0].train

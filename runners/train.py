@@ -354,13 +354,16 @@ class Trainer:
         return logs
 
     @torch.no_grad()
+    def eval_batch(self, task, problem):
+        return task.render(problem, self.view)
+
     def evaluate(self, size: int | None = None) -> list[dict]:
         """Answer and token accuracy on fresh held-out examples (for_eval split if the task has one)."""
         size = size or self.runs[0].train.eval_size
         batches = []
         for run, task in zip(self.runs, self.tasks):
             task = task.for_eval()
-            batches.append(task.render(task.sample(size, Rng(run.seed).fork("eval"), self.device), self.view))
+            batches.append(self.eval_batch(task, task.sample(size, Rng(run.seed).fork("eval"), self.device)))
         self.model.eval()
         totals = {}
         # examples per model per call: at most 8 training batches, so a stack that trained also
