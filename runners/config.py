@@ -9,6 +9,10 @@ from dataclasses import asdict, dataclass, field
 from models.transformer import ModelConfig
 
 SUITE_VERSION = "v1"
+STAGE_TARGETS = ("rest", "next")
+# TrainConfig fields added after v1 froze, with their defaults: left out of a run's JSON while at
+# the default, so the ids of runs that existed before them stay valid
+LATER_FIELDS = {"stage_target": "rest"}
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,7 @@ class TrainConfig:
     stage_steps: int = 0        # steps of each stage before the last; 0: `steps` split evenly over S + 1 stages
     stage_mix: float = 0.0      # chance that an example is drawn at a uniformly random earlier stage
     reset_optimizer: bool = False  # a fresh AdamW per stage (zero moments, its own warm-up and cosine)
+    stage_target: str = "rest"  # before the last stage, score "rest" (Coconut) or "next": one node of the next step (Zhu et al.)
 
     def __post_init__(self):
         check_types(self)
@@ -36,6 +41,8 @@ class TrainConfig:
             raise ValueError(f"bad optimizer settings in {self}")
         if self.stage_steps < 0 or not 0 <= self.stage_mix < 1:
             raise ValueError(f"train.stage_steps must be >= 0 and train.stage_mix in [0, 1), got {self}")
+        if self.stage_target not in STAGE_TARGETS:
+            raise ValueError(f"train.stage_target={self.stage_target!r} is unknown; valid: {list(STAGE_TARGETS)}")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -104,6 +111,9 @@ class RunConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["knobs"] = dict(self.knobs)
+        for name, default in LATER_FIELDS.items():
+            if d["train"][name] == default:
+                del d["train"][name]
         return d
 
     @classmethod

@@ -37,11 +37,14 @@ def add_curriculum_args(p) -> None:
     p.add_argument("--stage-steps", type=int, default=0, help="steps per stage before the last (0: split evenly)")
     p.add_argument("--stage-mix", type=float, default=0.0, help="chance of an example at an earlier stage")
     p.add_argument("--reset-optimizer", action="store_true", help="a fresh AdamW at each stage")
+    p.add_argument("--stage-target", default="rest", choices=["rest", "next"],
+                   help="before the last stage score the rest of the sequence (Coconut) or one node of the next "
+                        "trace step right after the thoughts (Zhu et al.)")
 
 
 def curriculum_fields(args) -> dict:
     return {"latent_curriculum": args.latent_curriculum, "stage_steps": args.stage_steps, "stage_mix": args.stage_mix,
-            "reset_optimizer": args.reset_optimizer}
+            "reset_optimizer": args.reset_optimizer, "stage_target": args.stage_target}
 
 
 def add_parsers(sub) -> None:
