@@ -4,6 +4,7 @@ submitit's local executor included), resume across backends, and `depthbench per
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -255,7 +256,8 @@ def test_perf_quick_writes_the_csv(tmp_path, capsys):
     from runners.cli import main
     from runners.perf import COLUMNS
     out = tmp_path / "perf.csv"
-    assert main(["perf", "--quick", "--shape", "16:1:2", "--tasks", "s5", "modadd", "--out", str(out)]) == 0
+    assert main(["perf", "--quick", "--shape", "16:1:2", "--tasks", "s5", "modadd", "--loop-windows", "3",
+                 "--out", str(out)]) == 0
     df = pd.read_csv(out)
     assert list(df.columns) == COLUMNS
     thr = df[df.section == "throughput"].set_index("path")
@@ -263,9 +265,19 @@ def test_perf_quick_writes_the_csv(tmp_path, capsys):
     assert (thr.model_steps_per_s > 0).all() and thr.loc["loop", "vs_loop"] == 1.0
     assert thr.loc["stacked", "m"] == 2 and (thr.mfu > 0).all()
     assert thr.loc["loop", "host_syncs_per_step"] >= 1 and thr.loc["stacked", "host_syncs_per_step"] == 0
+    lo, hi = (float(v) for v in re.fullmatch(r"median of 3 windows, (\S+)-(\S+) model-steps/s",
+                                             thr.loc["loop", "note"]).groups())
+    assert lo <= round(thr.loc["loop", "model_steps_per_s"], 1) <= hi  # the median lies in the range
     data = df[df.section == "data"]
     assert sorted(data.task) == ["modadd", "s5"] and (data.data_share > 0).all()
     assert "targets:" in capsys.readouterr().out
+
+
+def test_perf_refuses_no_loop_window(tmp_path, capsys):
+    from runners.cli import main
+    assert main(["perf", "--quick", "--loop-windows", "0", "--out", str(tmp_path / "p.csv")]) != 0
+    assert "--loop-windows must be >= 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "p.csv").exists()
 
 
 def test_graph_fits_releases_the_cache_then_decides(monkeypatch):
