@@ -49,7 +49,17 @@ SIZES = {
     # all ended at 0.46-0.55. Pause tokens likewise. Zhu et al.'s released config trains 2 layers at
     # d 768 for 300 epochs of a fixed training set (25 epochs per stage, batch 2 x 128, lr 1e-4),
     # supervising at stage k one random node at distance k + 1 and nothing after it: a budget far
-    # beyond this preset's 2000 steps, and a different supervision (not yet tried here).
+    # beyond this preset's 2000 steps.
+    # H100 calibration 2026-11-24 (session 8; 3 seeds each): that supervision, train.stage_target
+    # "next" with the frontier trace, optimizer reset, latent:3x1 unless said: 300 steps per stage
+    # (2000 in all) 0.45-0.50 at lr 3e-3 and 0.48-0.50 at d 256; 500 per stage (3000) 0.50-0.52,
+    # and without reset but with stage_mix 0.1 0.51-0.53; 800 per stage (4000) 0.49-0.52; 1500 per
+    # stage (8000) 0.50-0.51; pause:3x1 0.48-0.52. Stage 0's next_acc (a node one hop from the root,
+    # predicted at <bot>) stayed at 0.13-0.23 at every length. At distance 2 (nodes 8, edges 10,
+    # latent:2x1, 1200 steps per stage, 5000 in all) stage 0 reached 0.88-0.92 but stage 1 (a node
+    # two hops away, predicted at the first thought) 0.47-0.48, and the answer 0.48-0.50; discrete
+    # CoT there 0.74-0.81 (2000 steps), no CoT 0.48-0.51, Coconut's supervision 0.47-0.50. Coconut's
+    # supervision at distance 3 with 1500 steps per stage (8000 in all): 0.49-0.51.
     "full": dict(d=128, h=4, pos="rope", steps=2000, batch=256, seeds=3, lr=1e-3, eval_size=1024,
                  stage_steps=300,
                  prosqa=dict(nodes=12, edges=16, distance=3), conn_nodes=[6, 8, 12], conn_depths=[1, 2, 3],
