@@ -59,7 +59,11 @@ SIZES = {
     # latent:2x1, 1200 steps per stage, 5000 in all) stage 0 reached 0.88-0.92 but stage 1 (a node
     # two hops away, predicted at the first thought) 0.47-0.48, and the answer 0.48-0.50; discrete
     # CoT there 0.74-0.81 (2000 steps), no CoT 0.48-0.51, Coconut's supervision 0.47-0.50. Coconut's
-    # supervision at distance 3 with 1500 steps per stage (8000 in all): 0.49-0.51.
+    # supervision at distance 3 with 1500 steps per stage (8000 in all): 0.49-0.51. Tied input and
+    # output embeddings (GPT-2's, which Zhu et al. train; a temporary ModelConfig field, removed), so
+    # that a thought predicting a node lies near that node's input embedding: distance 2 with the next
+    # supervision stage 0 0.89-0.93, stage 1 0.46-0.49, answer 0.48-0.50; distance 3 0.50-0.51 with it
+    # (4000 steps) and 0.49-0.51 with Coconut's (2000); discrete CoT 0.49 / 0.81 / 0.83 tied.
     "full": dict(d=128, h=4, pos="rope", steps=2000, batch=256, seeds=3, lr=1e-3, eval_size=1024,
                  stage_steps=300,
                  prosqa=dict(nodes=12, edges=16, distance=3), conn_nodes=[6, 8, 12], conn_depths=[1, 2, 3],
