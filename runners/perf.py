@@ -302,7 +302,11 @@ def summary(df: pd.DataFrame) -> list[str]:
     thr = df[df.section == "throughput"]
     at = thr[(thr.d_model == 256) & (thr.n_layer == 4)]
     best = at[at.path.str.startswith("stacked")].vs_loop.max() if not at.empty else float("nan")
-    out.append(f"  stacked vs loop at d 256 L 4: {best:.1f}x" if best == best else "  d 256 L 4 not measured")
+    loop = at[at.path == "loop"]
+    against = (f" (loop {loop.model_steps_per_s.iloc[0]:.1f} model-steps/s"
+               + (f", {loop.note.iloc[0]})" if isinstance(loop.note.iloc[0], str) and loop.note.iloc[0] else ")")
+               if not loop.empty else "")
+    out.append(f"  stacked vs loop at d 256 L 4: {best:.1f}x{against}" if best == best else "  d 256 L 4 not measured")
     big = thr[(thr.d_model == 512) & (thr.n_layer == 8) & thr.path.str.startswith("stacked")]
     out.append(f"  MFU at d 512 L 8: {100 * big.mfu.max():.1f}%" if not big.empty else "  d 512 L 8 not measured")
     data = df[df.section == "data"].dropna(subset=["data_overhead"])

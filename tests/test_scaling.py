@@ -273,6 +273,17 @@ def test_perf_quick_writes_the_csv(tmp_path, capsys):
     assert "targets:" in capsys.readouterr().out
 
 
+def test_perf_summary_names_the_loop_it_divides_by():
+    from runners.perf import COLUMNS, summary
+    rows = [{"section": "throughput", "path": "loop", "d_model": 256, "n_layer": 4, "model_steps_per_s": 40.0,
+             "vs_loop": 1.0, "note": "median of 9 windows, 33.0-44.0 model-steps/s"},
+            {"section": "throughput", "path": "stacked", "d_model": 256, "n_layer": 4, "model_steps_per_s": 560.0,
+             "vs_loop": 14.0, "note": "cuda graph"}]
+    lines = summary(pd.DataFrame(rows, columns=COLUMNS))
+    assert "  stacked vs loop at d 256 L 4: 14.0x (loop 40.0 model-steps/s, median of 9 windows, " \
+           "33.0-44.0 model-steps/s)" in lines
+
+
 def test_perf_refuses_no_loop_window(tmp_path, capsys):
     from runners.cli import main
     assert main(["perf", "--quick", "--loop-windows", "0", "--out", str(tmp_path / "p.csv")]) != 0
