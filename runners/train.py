@@ -353,10 +353,10 @@ class Trainer:
             self.data.close()  # the prefetch thread, if any
         return logs
 
-    @torch.no_grad()
     def eval_batch(self, task, problem):
         return task.render(problem, self.view)
 
+    @torch.no_grad()
     def evaluate(self, size: int | None = None) -> list[dict]:
         """Answer and token accuracy on fresh held-out examples (for_eval split if the task has one)."""
         size = size or self.runs[0].train.eval_size
