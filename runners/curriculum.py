@@ -169,14 +169,12 @@ class CurriculumTrainer(Trainer):
     def evaluate_stage(self, stage: int, step: int):
         """Evaluate every run on `stage`'s view; log the row to metrics.jsonl and self.stage_log."""
         size = min(512, self.runs[0].train.eval_size)
-        if self.runs[0].train.stage_target == "next":
-            metrics = self.evaluate_next(stage, size)
-        else:
-            view, self.view = self.view, self.views[stage]
-            try:
-                metrics = self.evaluate(size)
-            finally:
-                self.view = view
+        view, self.view = self.view, self.views[stage]
+        try:
+            metrics = self.evaluate_next(stage, size) if self.runs[0].train.stage_target == "next" \
+                else self.evaluate(size)
+        finally:
+            self.view = view
         for j, (run, met) in enumerate(zip(self.runs, metrics)):
             row = {"step": step, "stage": stage, **met}
             self.stage_log[j].append(row)
@@ -185,24 +183,21 @@ class CurriculumTrainer(Trainer):
 
     @torch.no_grad()
     def evaluate_next(self, stage: int, size: int) -> list[dict]:
-        """stage_target "next": per run, {"next_acc"}: how often the top token after the stage's
-        thoughts is a node of the next trace step (any of them: the scored node is drawn at random)."""
+        """stage_target "next", with self.view at `stage`: per run {"next_acc"}, how often the top
+        token after the stage's thoughts is a node of the next trace step (any of them: the scored
+        node is drawn at random)."""
         from runners.objective import attention_backends, autocast
-        tasks = [t.for_eval() for t in self.tasks]
-        problems = [t.sample(size, Rng(r.seed).fork("eval"), self.device) for t, r in zip(tasks, self.runs)]
-        batches = [pad_right(t.render(p, self.views[stage]), self.seq_len) for t, p in zip(tasks, problems)]
-        chunk = max(64, min(8192 // len(self.runs), 8 * self.runs[0].train.batch_size))
-        P, tops = batches[0].prompt_len, []
+        sets, chunk, tops = self.eval_set(size), self.eval_chunk(), []
+        P = sets[0][2].prompt_len
         self.model.eval()
         for lo in range(0, size, chunk):
-            x = torch.stack([b.inputs[lo:lo + chunk] for b in batches])
+            x = torch.stack([b.inputs[lo:lo + chunk] for _, _, b in sets])
             with autocast(self.device), attention_backends():
-                logits = self.objective.logits(x) if hasattr(self.objective, "logits") else self.model(x)
-            tops.append(logits[:, :, P - 2].argmax(-1))  # (m, chunk)
+                tops.append(self.objective.logits(x)[:, :, P - 2].argmax(-1))  # (m, chunk)
         self.model.train()
         top = torch.cat(tops, 1)
         return [{"next_acc": float(next_step_hits(t, p, top[j], stage).float().mean())}
-                for j, (t, p) in enumerate(zip(tasks, problems))]
+                for j, (t, p, _) in enumerate(sets)]
 
     def stage_optimizer(self, stage: int) -> StackedAdamW:
         tc = self.runs[0].train

@@ -42,6 +42,9 @@ class TokenObjective:
     def __init__(self, model, view, device):
         self.model, self.view, self.device = model, view, torch.device(device)
 
+    def logits(self, x) -> torch.Tensor:
+        return self.model(x)  # (m, B, T, V)
+
     def loss(self, x, y) -> torch.Tensor:
         with autocast(self.device), attention_backends():
             return per_model_loss(self.model(x), y)

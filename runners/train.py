@@ -356,19 +356,28 @@ class Trainer:
     def eval_batch(self, task, problem):
         return task.render(problem, self.view)
 
+    def eval_set(self, size: int) -> list[tuple]:
+        """Per run (eval task, held-out problem, its Batch in self.view): fresh examples from the
+        run's own "eval" stream (the task's for_eval split if it has one)."""
+        out = []
+        for run, task in zip(self.runs, self.tasks):
+            task = task.for_eval()
+            problem = task.sample(size, Rng(run.seed).fork("eval"), self.device)
+            out.append((task, problem, self.eval_batch(task, problem)))
+        return out
+
+    def eval_chunk(self) -> int:
+        # examples per model per call: at most 8 training batches, so a stack that trained also
+        # evaluates (no activations kept); 8192 // m alone let one model take 8192 at once
+        return max(64, min(8192 // len(self.runs), 8 * self.runs[0].train.batch_size))
+
     @torch.no_grad()
     def evaluate(self, size: int | None = None) -> list[dict]:
         """Answer and token accuracy on fresh held-out examples (for_eval split if the task has one)."""
         size = size or self.runs[0].train.eval_size
-        batches = []
-        for run, task in zip(self.runs, self.tasks):
-            task = task.for_eval()
-            batches.append(self.eval_batch(task, task.sample(size, Rng(run.seed).fork("eval"), self.device)))
+        batches = [b for _, _, b in self.eval_set(size)]
         self.model.eval()
-        totals = {}
-        # examples per model per call: at most 8 training batches, so a stack that trained also
-        # evaluates (no activations kept); 8192 // m alone let one model take 8192 at once
-        chunk = max(64, min(8192 // len(self.runs), 8 * self.runs[0].train.batch_size))
+        totals, chunk = {}, self.eval_chunk()
         for lo in range(0, size, chunk):
             part = [_slice(b, lo, lo + chunk) for b in batches]
             n = part[0].inputs.shape[0]
