@@ -19,6 +19,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 POSITIONS = ("learned", "sinusoidal", "rope", "none")
 NORMS = ("pre", "post")
+RESIDUALS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class ModelConfig:
     n_loops: int = 1            # the stack of blocks runs n_loops times (weight tied)
     input_injection: bool = False  # add the input embedding again before every loop
     dropout: float = 0.0
+    residual: str = "fp32"      # the residual stream's dtype under bf16 autocast (CUDA): fp32 | bf16
 
     def __post_init__(self):
         from runners.config import check_types
@@ -46,6 +48,8 @@ class ModelConfig:
             raise ValueError(f"unknown norm {self.norm!r}; valid: {NORMS}")
         if self.pos == "rope" and (self.d_model // self.n_head) % 2:
             raise ValueError("rope needs an even head dimension")
+        if self.residual not in RESIDUALS:
+            raise ValueError(f"unknown residual {self.residual!r}; valid: {RESIDUALS}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
@@ -74,6 +78,13 @@ def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Te
 
 
 def layer_norm(x, w, b):
+    """LayerNorm with per-model affine (m, d) weights. A bf16 x (ModelConfig.residual) is normalised
+    outside autocast, which would return fp32: the kernel computes in fp32 and writes bf16, and the
+    affine runs in bf16, so the stream stays bf16 and no fp32 copy of it is written."""
+    if x.dtype == torch.bfloat16:
+        with torch.autocast(x.device.type, enabled=False):
+            y = F.layer_norm(x, x.shape[-1:])
+        return y * w.to(x.dtype)[:, None, None, :] + b.to(x.dtype)[:, None, None, :]
     y = F.layer_norm(x, x.shape[-1:])
     return y * w[:, None, None, :] + b[:, None, None, :]
 
@@ -242,6 +253,8 @@ class StackedTransformer(nn.Module):
             h = h + self.wpe[:, None, start:start + T]
         elif self.cfg.pos == "sinusoidal":
             h = h + self.sin_table[start:start + T].to(h.dtype)
+        if self.cfg.residual == "bf16" and torch.is_autocast_enabled(h.device.type):
+            h = h.to(torch.bfloat16)  # every block then adds its bf16 output in bf16
         rot = None
         if self.cfg.pos == "rope":
             rot = (self.rope_cos[start:start + T], self.rope_sin[start:start + T])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+import types
 
 import torch
 
@@ -74,11 +75,36 @@ class CompiledStep:
         return out[0] if out else self.eager(grads)
 
 
-def maybe_compile_step(step_fn, device):
-    """The optimizer step the trainer calls: compiled if DEPTHBENCH_COMPILE=1 on CUDA."""
-    return CompiledStep(step_fn) if compile_requested(device) else step_fn
+def compile_blocks(loss_fn, model):
+    """Regional compilation (train.compile): one torch.compile of the Block class's forward, which
+    every block of the model calls with its own weights as inputs, so a model of L layers compiles
+    one block, not L; the rest of the loss (embedding, head, cross-entropy) stays eager. The
+    compiled forward is bound to the blocks only inside this loss: evaluation and decoding
+    (other shapes, a KV cache) run the eager blocks."""
+    block_forward = torch.compile(type(model.blocks[0]).forward, dynamic=False)
+
+    def loss(x, y):
+        for block in model.blocks:
+            block.forward = types.MethodType(block_forward, block)
+        try:
+            return loss_fn(x, y)
+        finally:
+            for block in model.blocks:
+                del block.forward
+    return loss
 
 
-def maybe_compile(loss_fn, params, device):
-    """The loss the trainer calls: compiled if DEPTHBENCH_COMPILE=1 on CUDA, else loss_fn."""
-    return CompiledLoss(loss_fn, params) if compile_requested(device) else loss_fn
+def maybe_compile_step(step_fn, device, train_compile: bool = False):
+    """The optimizer step the trainer calls: compiled if DEPTHBENCH_COMPILE=1 or train.compile, on CUDA."""
+    on = compile_requested(device) or (train_compile and torch.device(device).type == "cuda")
+    return CompiledStep(step_fn) if on else step_fn
+
+
+def maybe_compile(loss_fn, params, device, model=None, train_compile: bool = False):
+    """The loss the trainer calls on CUDA: the whole loss compiled if DEPTHBENCH_COMPILE=1, its
+    blocks compiled (compile_blocks) if train.compile, else loss_fn."""
+    if compile_requested(device):
+        return CompiledLoss(loss_fn, params)
+    if train_compile and torch.device(device).type == "cuda":
+        return CompiledLoss(loss_fn, params, compiler=lambda fn: compile_blocks(fn, model))
+    return loss_fn

@@ -10,9 +10,9 @@ from models.transformer import ModelConfig
 
 SUITE_VERSION = "v1"
 STAGE_TARGETS = ("rest", "next")
-# TrainConfig fields added after v1 froze, with their defaults: left out of a run's JSON while at
-# the default, so the ids of runs that existed before them stay valid
-LATER_FIELDS = {"stage_target": "rest"}
+# fields added after v1 froze, per part of the run, with their defaults: left out of a run's JSON
+# while at the default, so the ids of runs that existed before them stay valid
+LATER_FIELDS = {"train": {"stage_target": "rest", "compile": False}, "model": {"residual": "fp32"}}
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class TrainConfig:
     stage_mix: float = 0.0      # chance that an example is drawn at a uniformly random earlier stage
     reset_optimizer: bool = False  # a fresh AdamW per stage (zero moments, its own warm-up and cosine)
     stage_target: str = "rest"  # before the last stage, score "rest" (Coconut) or "next": one node of the next step (Zhu et al.)
+    compile: bool = False       # on a GPU, torch.compile each transformer block (once for all) and the optimizer step
 
     def __post_init__(self):
         check_types(self)
@@ -101,6 +102,9 @@ class RunConfig:
         view = parse_view(self.view)
         if view.name not in self.make_task().views:
             raise ValueError(f"task {self.task} has no {self.view} view; valid: {list(self.make_task().views)}")
+        if self.train.compile and (self.arch != "transformer" or view.name == "latent"):
+            raise ValueError(f"train.compile compiles the transformer's blocks in the direct, tagging and cot views; "
+                             f"got arch {self.arch!r}, view {self.view}")
         if self.train.latent_curriculum and view.name != "latent":
             raise ValueError(f"train.latent_curriculum needs a latent:SxC or pause:SxC view, got {self.view}")
 
@@ -111,9 +115,10 @@ class RunConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["knobs"] = dict(self.knobs)
-        for name, default in LATER_FIELDS.items():
-            if d["train"][name] == default:
-                del d["train"][name]
+        for part, fields in LATER_FIELDS.items():
+            for name, default in fields.items():
+                if d[part][name] == default:
+                    del d[part][name]
         return d
 
     @classmethod

@@ -34,7 +34,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from models.transformer import RESIDUALS
 from runners.hostsync import count_host_syncs
+from runners.suites import TOKEN_RESIDUAL
 
 SHAPES = [(128, 2, 32), (256, 4, 32), (512, 8, 8)]  # (d_model, n_layer, stacked m)
 QUICK_SHAPES = [(32, 1, 2), (64, 2, 2)]
@@ -93,10 +95,10 @@ def _mem_peak_gb(device):
     return torch.cuda.max_memory_allocated(device) / 2 ** 30 if torch.device(device).type == "cuda" else None
 
 
-def run_config(task, knobs, view, d, L, batch, seed):
+def run_config(task, knobs, view, d, L, batch, seed, residual=TOKEN_RESIDUAL):
     from models.transformer import ModelConfig
     from runners.config import RunConfig, TrainConfig
-    return RunConfig(task, knobs, view, ModelConfig(n_layer=L, d_model=d, n_head=n_head_for(d)),
+    return RunConfig(task, knobs, view, ModelConfig(n_layer=L, d_model=d, n_head=n_head_for(d), residual=residual),
                      TrainConfig(steps=10 ** 6, batch_size=batch, eval_size=64, log_every=10 ** 6), seed=seed)
 
 
@@ -191,7 +193,7 @@ class Perf:
     def _trainer_path(self, d, L, m, compiled=False):
         from runners.train import Trainer
         a = self.args
-        runs = [run_config("s5", {"length": a.length}, "tagging", d, L, a.batch_size, s) for s in range(m)]
+        runs = [run_config("s5", {"length": a.length}, "tagging", d, L, a.batch_size, s, a.residual) for s in range(m)]
         env = {"DEPTHBENCH_COMPILE": "1"} if compiled else {}
         with _env(env):
             trainer = Trainer(runs, self.device)
@@ -202,6 +204,8 @@ class Perf:
                 trainer.step(10 ** 5 + i)
             sync(self.device)
         fn, notes = trainer.loss_fn, ["cuda graph"] if trainer.use_graph else []
+        if torch.device(self.device).type == "cuda":
+            notes.append(f"{a.residual} residual")
         if compiled and not hasattr(fn, "compiled"):
             notes.append("not compiled (DEPTHBENCH_COMPILE acts on CUDA only)")
         elif compiled:
@@ -224,10 +228,10 @@ class Perf:
             if a.data_view not in probe.views or probe.render(probe.sample(2, _rng(), "cpu"),
                                                                _view(a.data_view)).inputs.is_floating_point():
                 continue  # not a token task in this view
-            first = run_config(name, {}, a.data_view, d, L, a.batch_size, 0)
+            first = run_config(name, {}, a.data_view, d, L, a.batch_size, 0, a.residual)
             _mem_reset(self.device)
             n = fit_stack(first, self.device, m)  # long sequences: fewer models, never an OOM
-            trainer = Trainer([run_config(name, {}, a.data_view, d, L, a.batch_size, s) for s in range(n)],
+            trainer = Trainer([run_config(name, {}, a.data_view, d, L, a.batch_size, s, a.residual) for s in range(n)],
                               self.device)
             full = time_steps(trainer.step, self.device, warmup=self.warmup, **self.timing)  # the real DataStream
             data, prefetch = trainer.data, trainer.data.thread is not None
@@ -364,6 +368,8 @@ def add_perf_parser(sub) -> None:
     p.add_argument("--no-data", action="store_true", help="skip the per-task data share")
     p.add_argument("--tasks", nargs="+", default=None, help="data share of these tasks only")
     p.add_argument("--data-view", default="cot")
+    p.add_argument("--residual", default=TOKEN_RESIDUAL, choices=RESIDUALS,
+                   help=f"residual stream dtype of our paths under autocast (default {TOKEN_RESIDUAL}, the suite's)")
     p.add_argument("--min-seconds", type=float, default=1.0, help="timed seconds per measurement")
     p.add_argument("--loop-windows", type=int, default=9,
                    help="the loop baseline is timed this many times (each --min-seconds) and the median kept")

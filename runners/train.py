@@ -283,9 +283,10 @@ class Trainer:
         self.graph, self.step_bytes = None, 0  # step_bytes: the eager warm-up steps' peak memory
         self.use_graph = (self.device.type == "cuda" and self.objective.graphable
                           and os.environ.get("DEPTHBENCH_NO_GRAPH") != "1")
-        self.loss_fn = maybe_compile(self.objective.loss, self.opt.params, self.device)  # DEPTHBENCH_COMPILE=1
+        # DEPTHBENCH_COMPILE=1 (the whole loss) or train.compile (its blocks), on CUDA
+        self.loss_fn = maybe_compile(self.objective.loss, self.opt.params, self.device, self.model, tc.compile)
         # through self.opt at each call: the curriculum replaces the optimizer per stage
-        self.opt_step = maybe_compile_step(lambda grads: self.opt.step(grads), self.device)
+        self.opt_step = maybe_compile_step(lambda grads: self.opt.step(grads), self.device, tc.compile)
 
     def sequence_length(self) -> int:
         """Positions of a training sequence (the model's max_len); the curriculum's is its longest stage."""
