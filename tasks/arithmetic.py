@@ -16,6 +16,7 @@ from tasks.base import IGNORE, PAD, Batch, Encoded, Knob, Problem, Task
 from tasks.rng import Rng
 
 F = 11  # the field of Feng et al.
+PIVOTS = ("row", "column")  # Equations: the elimination order (eliminate)
 
 
 def is_prime(p: int) -> bool:
@@ -274,31 +275,53 @@ class EquationsProblem(Problem):
     system: torch.Tensor  # (n, k, k + 1) augmented matrix [A | b] over F_11, A invertible
 
 
-def eliminate(M: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor, list[torch.Tensor]]:
-    """Gauss-Jordan over F_11 on (n, k, k+1), Feng's order: for column j, swap in the first
-    row >= j with a nonzero entry, scale it to 1, clear column j in every other row.
-    Returns the k + 1 systems (before, after each column), the k subtracted multiples of the
-    pivot row ((n, k, k+1) each, row j zero), which systems were invertible, and the k pivot
-    rows ((n,) each: the row, counted from 0, swapped into place j)."""
+def eliminate(M: torch.Tensor, pivot: str = "row") -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor,
+                                                         list[torch.Tensor], list[torch.Tensor]]:
+    """Gauss-Jordan over F_11 on (n, k, k+1), one row j = 0..k-1 at a time.
+    pivot "row" (Feng's order): the pivot column is j; swap in the first row >= j with a nonzero
+    entry there. pivot "column": rows stay in place; the pivot column is the first column not yet
+    used with a nonzero entry in row j. Either way row j is scaled to 1 at the pivot column and
+    that column cleared in every other row.
+    Returns the k + 1 systems (before, after each row), the k subtracted multiples of the pivot
+    row ((n, k, k+1) each, row j zero), which systems were invertible, the k pivot rows and the
+    k pivot columns ((n,) each, counted from 0: the row swapped into place j, the column used)."""
     n, k, _ = M.shape
-    inv, ar, out, subtracted, pivots = inverse_table(F, M.device), torch.arange(n, device=M.device), [M], [], []
+    inv, ar, out, subtracted = inverse_table(F, M.device), torch.arange(n, device=M.device), [M], []
+    rows, cols = [], []
     ok = torch.ones(n, dtype=torch.bool, device=M.device)
+    used = torch.zeros(n, k, dtype=torch.bool, device=M.device)
     for j in range(k):
-        nz = M[:, j:, j] != 0
-        ok &= nz.any(1)
-        piv = j + nz.int().argmax(1)
-        pivots.append(piv)
-        perm = torch.arange(k, device=M.device).repeat(n, 1)
-        perm[ar, piv] = j
-        perm[:, j] = piv
-        M = M.gather(1, perm[:, :, None].expand_as(M))
-        M[:, j] = M[:, j] * inv[M[:, j, j]][:, None] % F
-        f = M[:, :, j].clone()
+        if pivot == "row":
+            nz = M[:, j:, j] != 0
+            ok &= nz.any(1)
+            piv, col = j + nz.int().argmax(1), torch.full((n,), j, device=M.device)
+            perm = torch.arange(k, device=M.device).repeat(n, 1)
+            perm[ar, piv] = j
+            perm[:, j] = piv
+            M = M.gather(1, perm[:, :, None].expand_as(M))
+        else:
+            nz = (M[:, j, :k] != 0) & ~used
+            ok &= nz.any(1)
+            piv, col = torch.full((n,), j, device=M.device), nz.int().argmax(1)
+        used[ar, col] = True
+        rows.append(piv)
+        cols.append(col)
+        M = M.clone()
+        M[:, j] = M[:, j] * inv[M[ar, j, col]][:, None] % F
+        f = M[ar, :, col]  # (n, k): each row's entry in the pivot column
         f[:, j] = 0
         subtracted.append(f[:, :, None] * M[:, j:j + 1] % F)
         M = (M - subtracted[-1]) % F
         out.append(M)
-    return out, subtracted, ok, pivots
+    return out, subtracted, ok, rows, cols
+
+
+def unused_columns(cols: list[torch.Tensor], n: int, k: int, device) -> torch.Tensor:
+    """(n, k - len(cols)): the columns not in cols (pivot columns so far), ascending."""
+    used = torch.zeros(n, k, dtype=torch.int8, device=device)
+    for c in cols:
+        used[torch.arange(n, device=device), c] = 1
+    return torch.sort(used, dim=1, stable=True).indices[:, :k - len(cols)]
 
 
 class Equations(Task):
@@ -320,6 +343,13 @@ class Equations(Task):
     swap). With it, the next reference run's seeds reached 0.09 to 0.89: not yet enough.
     Steps are joined by `;`; the answer is the values of a, b, c, ...
 
+    Knob pivot=column keeps the rows in place: row s's pivot is the first of its variables that
+    no earlier row pivoted on with a nonzero coefficient, and the first step of each row names
+    that variable instead of a row number. A pivoted row is then its pivot variable followed by
+    the variables no row has pivoted on, ascending; every other row lists those. A swap makes a
+    model find "the row numbered p" by counting positions; here every number it needs is found
+    by its row and the variable letter written next to it.
+
     Worked example (vars = 2):
         input   3 a + 5 b = 3 , 8 a + 5 b = 6
         trace   1 | a + 9 b = 1 | 8 a + 6 b = 8 | a + 9 b = 1 , 10 b = 9 | 2 | b = 2 | 9 b = 7 | a = 5 , b = 2
@@ -329,7 +359,9 @@ class Equations(Task):
     family = "arithmetic"
     complexity = "NC1-hard; in NC2 (Mod_p L)"
     step_sep = ";"
-    knobs = {"vars": Knob(3, "number of variables and equations (Feng et al.: 3, 4, 5)", low=2, high=8)}
+    knobs = {"vars": Knob(3, "number of variables and equations (Feng et al.: 3, 4, 5)", low=2, high=8),
+             "pivot": Knob("row", "elimination order (see eliminate): row swaps in Feng's order, or rows in "
+                           "place and the pivot column chosen per row", choices=PIVOTS)}
 
     def token_names(self):
         return [str(c) for c in range(F)] + list("abcdefgh"[: self.k["vars"]]) + ["+", ",", ";"]
@@ -338,39 +370,43 @@ class Equations(Task):
         k, parts, need = self.k["vars"], [], n
         while need > 0:  # about 10% of uniform matrices mod 11 are singular: resample those
             M = rng.integers(0, F, (need + need // 4 + 8, k, k + 1), device)
-            M = M[eliminate(M)[2]][:need]
+            M = M[eliminate(M)[2]][:need]  # either pivot order finds the same singular systems
             parts.append(M)
             need -= M.shape[0]
         return EquationsProblem(torch.cat(parts))
 
-    def system_tokens(self, M: torch.Tensor, s: int, rows=None) -> torch.Tensor:
-        """(n, k, k+1) with its first s columns cleared -> (n, width) token ids of the
-        equations `rows` (default all), joined by `,`."""
+    def system_tokens(self, M: torch.Tensor, pivots: list[torch.Tensor], rows=None) -> torch.Tensor:
+        """(n, k, k+1) after len(pivots) rows, whose pivot columns are `pivots` -> (n, width) token
+        ids of the equations `rows` (default all), joined by `,`."""
         n, k, _ = M.shape
         c0, var, plus, comma = self.tok("0"), self.tok("a"), self.tok("+"), self.tok(",")
         const = lambda t: torch.full((n,), t, dtype=torch.long, device=M.device)  # noqa: E731
+        rest, s = unused_columns(pivots, n, k, M.device), len(pivots)
         rows, cols = list(range(k)) if rows is None else rows, []
         for r, i in enumerate(rows):
-            terms = [[const(var + i)]] if i < s else []
-            terms += [[M[:, i, j] + c0, const(var + j)] for j in range(s, k)]
+            terms = [[var + pivots[i]]] if i < s else []
+            terms += [[M[:, i].gather(1, rest[:, t:t + 1])[:, 0] + c0, var + rest[:, t]] for t in range(k - s)]
             for m, term in enumerate(terms):
                 cols += ([const(plus)] if m else []) + term
             cols += [const(self.tok("=")), M[:, i, k] + c0] + ([const(comma)] if r < len(rows) - 1 else [])
         return torch.stack(cols, 1)
 
     def states(self, problem: EquationsProblem) -> list[torch.Tensor]:
-        return eliminate(problem.system)[0]
+        return eliminate(problem.system, self.k["pivot"])[0]
 
-    def multiple_tokens(self, Q: torch.Tensor, s: int) -> torch.Tensor:
-        """The multiples of the pivot row subtracted at column s (1-based), every row but the
-        pivot row s - 1: `q var + q var .. = q` over the columns s - 1 .. k - 1, joined by `,`."""
+    def multiple_tokens(self, Q: torch.Tensor, pivots: list[torch.Tensor]) -> torch.Tensor:
+        """The multiples of pivot row s - 1 = len(pivots) subtracted from every other row, over the
+        columns not among `pivots` (the earlier rows' pivot columns), ascending:
+        `q var + q var .. = q`, joined by `,`."""
         n, k, _ = Q.shape
-        c0, var = self.tok("0"), self.tok("a")
+        c0, var, s = self.tok("0"), self.tok("a"), len(pivots) + 1
         const = lambda t: torch.full((n,), t, dtype=torch.long, device=Q.device)  # noqa: E731
+        rest = unused_columns(pivots, n, k, Q.device)
         rows, cols = [i for i in range(k) if i != s - 1], []
         for r, i in enumerate(rows):
-            for j in range(s - 1, k):
-                cols += ([const(self.tok("+"))] if j > s - 1 else []) + [Q[:, i, j] + c0, const(var + j)]
+            for t in range(k - s + 1):
+                cols += ([const(self.tok("+"))] if t else []) + [Q[:, i].gather(1, rest[:, t:t + 1])[:, 0] + c0,
+                                                               var + rest[:, t]]
             cols += [const(self.tok("=")), Q[:, i, k] + c0] + ([const(self.tok(","))] if r < len(rows) - 1 else [])
         return torch.stack(cols, 1)
 
@@ -380,11 +416,12 @@ class Equations(Task):
         of it subtracted from the other rows, the whole system after column s. Every number
         written is then one operation on two numbers already written (x / pivot, factor * x,
         x - multiple)."""
-        states, subtracted, _, pivots = eliminate(problem.system)
+        states, subtracted, _, swaps, cols = eliminate(problem.system, self.k["pivot"])
+        first = [r + 1 + self.tok("0") for r in swaps] if self.k["pivot"] == "row" else [c + self.tok("a") for c in cols]
         rows = []
         for s in range(1, len(states)):
-            rows += [(pivots[s - 1] + 1 + self.tok("0"))[:, None], self.system_tokens(states[s], s, [s - 1]),
-                     self.multiple_tokens(subtracted[s - 1], s), self.system_tokens(states[s], s)]
+            rows += [first[s - 1][:, None], self.system_tokens(states[s], cols[:s], [s - 1]),
+                     self.multiple_tokens(subtracted[s - 1], cols[:s - 1]), self.system_tokens(states[s], cols[:s])]
         W = max(r.shape[1] for r in rows)
         return torch.stack([torch.nn.functional.pad(r, (0, W - r.shape[1]), value=PAD) for r in rows], 1)
 
@@ -396,10 +433,14 @@ class Equations(Task):
                      b.prompt_len, b.meta)
 
     def solve(self, problem: EquationsProblem) -> torch.Tensor:
-        return self.states(problem)[-1][:, :, -1]  # (n, k)
+        """(n, k): the values of a, b, c, ... (row j of the final system holds pivot column j's)."""
+        states, _, _, _, cols = eliminate(problem.system, self.k["pivot"])
+        x = torch.empty_like(states[-1][:, :, -1])
+        x.scatter_(1, torch.stack(cols, 1), states[-1][:, :, -1])
+        return x
 
     def encode(self, problem: EquationsProblem) -> Encoded:
-        return Encoded(prompt=self.system_tokens(problem.system, 0), steps=self.trace(problem),
+        return Encoded(prompt=self.system_tokens(problem.system, []), steps=self.trace(problem),
                        answer=self.solve(problem) + self.tok("0"))
 
     def parse(self, text) -> EquationsProblem:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from runners.suite import FAMILIES, PRESETS, suite_experiments, suite_runs
-from runners.suites.arithmetic import FENG_COT_DEPTH, FENG_DIRECT_DEPTHS, FENG_SIZES, LI_KNOB
+from runners.suites.arithmetic import FENG_COT_DEPTH, FENG_DIRECT_DEPTHS, FENG_KNOBS, FENG_SIZES, LI_KNOB
 from runners.sweep import make_groups
 
 
@@ -40,11 +40,12 @@ def test_feng_table_depths_and_views(preset):
         {(task, size) for task, (_, sizes) in FENG_SIZES.items() for size in sizes}
     assert must <= cells
     for task, size in cells:
-        knobs = {FENG_SIZES[task][0]: size}
+        knobs = {FENG_SIZES[task][0]: size, **FENG_KNOBS.get(task, {})}
         assert depths(runs, task, knobs, "direct") == set(FENG_DIRECT_DEPTHS) == {3, 4, 5}
         assert depths(runs, task, knobs, "cot") == {FENG_COT_DEPTH} == {3}
         seeds = {r.seed for r in runs if r.task == task and dict(r.knobs) == knobs and r.view == "cot"}
         assert len(seeds) >= 3  # the must-show is CoT >= 99%: its seed spread has to be visible
+    assert {dict(r.knobs).get("pivot") for r in runs if r.task == "equations"} == {"column"}
     if preset == "paper":  # Feng et al.'s model and optimizer
         for r in runs:
             assert (r.model.d_model, r.model.n_head, r.train.lr, r.train.weight_decay) == (256, 4, 1e-4, 0.01)

@@ -20,7 +20,8 @@ VIEWS = ["direct", "cot", "latent:1x1", "pause:2x1"]
 
 
 # ----------------------------------------------------------------------------- generic checks
-SMALL = [Squaring(n=5, p=97, p_min=97), Squaring(n=3, p=13, p_min=2), Expr(ops=1), Expr(ops=3), Equations(vars=2), CVP(gates=6, inputs=2)]
+SMALL = [Squaring(n=5, p=97, p_min=97), Squaring(n=3, p=13, p_min=2), Expr(ops=1), Expr(ops=3), Equations(vars=2),
+         Equations(vars=3, pivot="column"), CVP(gates=6, inputs=2)]
 
 
 @pytest.mark.parametrize("task", list(SMALL) + [cls() for cls in TASKS], ids=repr)
@@ -237,10 +238,10 @@ def feng_format(M, s, k) -> list[str]:
     return out[:-1]
 
 
-def multiples_text(rows, j, k) -> list[str]:
+def multiples_text(rows, j, k, cols=None) -> list[str]:
     out = []
     for row in rows:
-        out += sum(([str(row[c]), VARS[c], "+"] for c in range(j, k)), [])[:-1] + ["=", str(row[k]), ","]
+        out += sum(([str(row[c]), VARS[c], "+"] for c in cols or range(j, k)), [])[:-1] + ["=", str(row[k]), ","]
     return out[:-1]
 
 
@@ -268,6 +269,52 @@ def test_equations_oracle(k):
         x = [M[r][k] for r in range(k)]
         assert words(task, enc.answer[i].tolist()) == [str(v) for v in x]
         assert all(M[r][:k] == [int(r == c) for c in range(k)] for r in range(k))
+
+
+def column_format(M, pivots, k, rows=None) -> list[str]:
+    """Rows `rows` (default all) of the system after len(pivots) rows in the column order: row
+    i < s is its pivot variable, then the columns no row has pivoted on, ascending (`+ c var`);
+    the other rows those columns."""
+    rest, out = [c for c in range(k) if c not in pivots], []
+    for i in rows if rows is not None else range(len(M)):
+        row = M[i]
+        terms = ([[VARS[pivots[i]]]] if i < len(pivots) else []) + [[str(row[c]), VARS[c]] for c in rest]
+        out += sum((t + ["+"] for t in terms), [])[:-1] + ["=", str(row[k]), ","]
+    return out[:-1]
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 5])
+def test_equations_column_pivot_oracle(k):
+    """pivot=column: rows stay in place; row j's pivot is its first nonzero column that no earlier
+    row used. Checked step by step against Gauss-Jordan by hand, and against the row order's
+    prompt and answer (the same systems, the same solutions)."""
+    task, row_task = Equations(vars=k, pivot="column"), Equations(vars=k)
+    prob = task.sample(150, Rng(k), "cpu")
+    enc, row_enc = task.encode(prob), row_task.encode(prob)
+    assert torch.equal(enc.prompt, row_enc.prompt) and torch.equal(enc.answer, row_enc.answer)
+    moved = 0
+    for i in range(150):
+        M, pivots = prob.system[i].tolist(), []
+        steps = steps_text(task, enc, i)
+        assert len(steps) == 4 * k
+        for j in range(k):
+            col = next(c for c in range(k) if c not in pivots and M[j][c])  # StopIteration: singular
+            moved += col != j
+            assert steps[4 * j] == [VARS[col]]
+            M[j] = [x * INV[M[j][col]] % P for x in M[j]]
+            sub = [[row[col] * y % P for y in M[j]] for row in M]
+            M = [row if r == j else [(x - y) % P for x, y in zip(row, s)] for r, (row, s) in enumerate(zip(M, sub))]
+            rest = [c for c in range(k) if c not in pivots]  # the columns not pivoted before this row
+            pivots.append(col)
+            assert steps[4 * j + 1] == column_format(M, pivots, k, rows=[j])  # the pivot equation alone
+            assert steps[4 * j + 2] == multiples_text([s for r, s in enumerate(sub) if r != j], j, k, cols=rest)
+            assert steps[4 * j + 3] == column_format(M, pivots, k)
+        x = [0] * k
+        for r, c in enumerate(pivots):
+            assert M[r][:k] == [int(c == cc) for cc in range(k)]
+            x[c] = M[r][k]
+        assert words(task, enc.answer[i].tolist()) == [str(v) for v in x]
+    assert moved > 10  # some rows did need a column other than their own
 
 
 def test_equations_solution_satisfies_system():

@@ -18,13 +18,13 @@ epoch 99. 50k steps lets CoT converge at a quarter of their cost; our direct num
 therefore a lower bound on theirs. Our data are fresh every step (no fixed training set),
 so Feng's dropout 0.1 against over-fitting is left out. `paper`, li_arith: the groups
 family's Li et al. settings (d_model 512, 8 heads, batch 512, 20k steps, lr 3e-4).
-`full` (one H100, this family's part <= 2 minutes): d_model 128, 4 heads, batch 128,
-lr 2e-3 (expressions: the d 256 recipe below); feng_table at 2500 steps (direct with 2
-seeds, CoT with 3), li_arith at 500 steps
-with 2 seeds, two lengths per task (each length, view and depth is its own group, and a
-group costs about 2 s of setup and evaluation). Cost ~ layers x tokens x models: the
-equations CoT group (3 layers x 162 tokens x 3 seeds) dominates. (Rotary positions learned
-expressions more slowly than learned ones in a CPU probe, so positions stay learned.)
+`full` (one H100, this family's part <= 2 minutes): feng_table at d_model 256, 4 heads, batch
+512, AdamW lr 7e-4, 10% warm-up, 1200 steps, for expressions and equations, direct with 1 seed
+per depth and CoT with 3; equations with pivot=column (below). li_arith: d_model 128, 4 heads,
+batch 128, lr 2e-3, 500 steps, 2 seeds, two lengths per task (each length, view and depth is its
+own group, and a group costs about 2 s of setup and evaluation). Cost ~ layers x tokens x
+models: the equations CoT group (3 layers x 162 tokens x 3 seeds) dominates. (Rotary positions
+learned expressions more slowly than learned ones in a CPU probe, so positions stay learned.)
 
 H100 calibration (2026-11-24; CoT, 3 layers, 3 seeds, answer accuracy by seed, group wall):
     expr ops 4       d 128, batch 256, lr 1e-3, 10% warm-up, 4000 steps   1.00 0.47 1.00   28 s
@@ -36,11 +36,18 @@ A second H100 calibration (2026-11-24, the d 256 recipe, 3 seeds) gave expr CoT 
 at 1500 steps and 1.00 0.99 1.00 at 1200: `full` uses 1200 (the family took 141 s at 2000).
 Equations CoT at d 128 plateaued at 0.85-0.87 (2500 and 5000 steps alike); decoding 2048 held-
 out systems showed why: every system that needed no row swap was solved (1710 of 1710), 13%
-of those that did. The trace now writes the pivot row's number first (tasks/arithmetic.py);
-in the next reference run (commit 568fcc4) equations CoT gave 0.09 to 0.89 by seed, so the
-swap cases are still not learned at this budget.
-So `full` gives expressions (direct and CoT alike) the d 256 recipe; equations keep d 128,
-batch 128, lr 2e-3 (23 s in the reference run): at d 256 they would not fit the budget.
+of those that did. Writing the pivot row's number first (commit 568fcc4) gave 0.09 to 0.89 by
+seed in the next reference run: the swap cases were still not learned.
+Session 9 (H100, 2026-11-24, bf16 residual; equations vars 3 with pivot=column, CoT, 3 seeds):
+    d 128, batch 128, lr 2e-3, 5% warm-up, 2500 steps                     0.03 0.20 0.81   24 s
+    d 256, batch 512, lr 7e-4, 10% warm-up,  600 steps                    0.31 0.95 0.08   28 s
+                                              800 steps                    0.00 0.90 0.92   34 s
+                                             1200 steps                    0.99 0.99 0.99   61 s
+                                             1200 steps (bf16 LayerNorm)   0.99 0.99 1.00   52 s
+                                             1200 steps, train.compile     0.98 0.99 0.27   56 s
+Direct at the same recipe: 0.00-0.01 at 3, 4 and 5 layers (loss flat at 1.80 from step 120).
+So `full` gives both tasks the d 256 recipe at 1200 steps; to stay near 2 minutes the direct
+models train one seed per depth (they sit at 0.00 for equations, 0.12 for expressions).
 
 Iterated squaring draws its modulus per example (tasks/arithmetic.py: at one fixed p it
 is a lookup of r, for direct and CoT alike); CVP is where depth and CoT should separate.
@@ -49,8 +56,10 @@ from __future__ import annotations
 
 from models.transformer import ModelConfig
 from runners.config import RunConfig, TrainConfig
+from runners.suites import TOKEN_RESIDUAL
 
-# Feng et al.'s tasks and sizes: task -> (size knob, sizes)
+# Feng et al.'s tasks and sizes: task -> (size knob, sizes); knobs every preset gives a task
+FENG_KNOBS = {"equations": {"pivot": "column"}}
 FENG_SIZES = {"expr": ("ops", [4, 5, 6]), "equations": ("vars", [3, 4, 5]),
               "lis": ("length", [50, 80, 100]), "edit": ("length", [12, 16, 20])}
 FENG_DIRECT_DEPTHS = (3, 4, 5)
@@ -65,10 +74,9 @@ SIZES = {
                    lengths={"squaring": [4, 8], "cvp": [6, 10]}),
     },
     "full": {
-        "feng": dict(d=128, h=4, steps=2500, batch=128, lr=2e-3, wd=0.01, direct_seeds=2, cot_seeds=3,
-                     eval_size=1024, sizes={"expr": [4], "equations": [3]},
-                     # per-task recipe (direct and CoT alike), from the H100 calibration of 2026-11-24
-                     task_recipe={"expr": dict(d=256, batch=512, lr=7e-4, steps=1200, warmup=0.1)}),
+        # from the H100 calibrations of 2026-11-24 (docstring above)
+        "feng": dict(d=256, h=4, steps=1200, batch=512, lr=7e-4, wd=0.01, warmup=0.1, direct_seeds=1, cot_seeds=3,
+                     eval_size=1024, sizes={"expr": [4], "equations": [3]}),
         "li": dict(d=128, h=4, steps=500, batch=128, lr=2e-3, wd=0.01, seeds=2, eval_size=512,
                    depths=[1, 2], lengths={"squaring": [4, 16], "cvp": [8, 16]}),
     },
@@ -88,19 +96,19 @@ def _train(s: dict) -> TrainConfig:
 
 def _run(s: dict, task: str, knobs: dict, view: str, depth: int, seed: int) -> RunConfig:
     return RunConfig(task=task, knobs=knobs, view=view, seed=seed, train=_train(s),
-                     model=ModelConfig(n_layer=depth, d_model=s["d"], n_head=s["h"]))
+                     model=ModelConfig(n_layer=depth, d_model=s["d"], n_head=s["h"], residual=TOKEN_RESIDUAL))
 
 
 def feng_runs(preset: str) -> list[RunConfig]:
     base = SIZES[preset]["feng"]
     runs = []
     for task, sizes in base["sizes"].items():
-        s = {**base, **base.get("task_recipe", {}).get(task, {})}
-        knob = FENG_SIZES[task][0]
+        s, knob = base, FENG_SIZES[task][0]
         for size in sizes:
-            runs += [_run(s, task, {knob: size}, "direct", depth, seed)
+            knobs = {knob: size, **FENG_KNOBS.get(task, {})}
+            runs += [_run(s, task, knobs, "direct", depth, seed)
                      for depth in FENG_DIRECT_DEPTHS for seed in range(s["direct_seeds"])]
-            runs += [_run(s, task, {knob: size}, "cot", FENG_COT_DEPTH, seed) for seed in range(s["cot_seeds"])]
+            runs += [_run(s, task, knobs, "cot", FENG_COT_DEPTH, seed) for seed in range(s["cot_seeds"])]
     return runs
 
 
