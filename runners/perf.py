@@ -36,7 +36,6 @@ import torch
 
 from models.transformer import RESIDUALS
 from runners.hostsync import count_host_syncs
-from runners.suites import TOKEN_RESIDUAL
 
 SHAPES = [(128, 2, 32), (256, 4, 32), (512, 8, 8)]  # (d_model, n_layer, stacked m)
 QUICK_SHAPES = [(32, 1, 2), (64, 2, 2)]
@@ -95,7 +94,7 @@ def _mem_peak_gb(device):
     return torch.cuda.max_memory_allocated(device) / 2 ** 30 if torch.device(device).type == "cuda" else None
 
 
-def run_config(task, knobs, view, d, L, batch, seed, residual=TOKEN_RESIDUAL):
+def run_config(task, knobs, view, d, L, batch, seed, residual="fp32"):
     from models.transformer import ModelConfig
     from runners.config import RunConfig, TrainConfig
     return RunConfig(task, knobs, view, ModelConfig(n_layer=L, d_model=d, n_head=n_head_for(d), residual=residual),
@@ -368,8 +367,9 @@ def add_perf_parser(sub) -> None:
     p.add_argument("--no-data", action="store_true", help="skip the per-task data share")
     p.add_argument("--tasks", nargs="+", default=None, help="data share of these tasks only")
     p.add_argument("--data-view", default="cot")
-    p.add_argument("--residual", default=TOKEN_RESIDUAL, choices=RESIDUALS,
-                   help=f"residual stream dtype of our paths under autocast (default {TOKEN_RESIDUAL}, the suite's)")
+    p.add_argument("--residual", default="fp32", choices=RESIDUALS,
+                   help="residual stream dtype of our paths under autocast (default fp32, the suite's; bf16: "
+                        "ModelConfig.residual)")
     p.add_argument("--min-seconds", type=float, default=1.0, help="timed seconds per measurement")
     p.add_argument("--loop-windows", type=int, default=9,
                    help="the loop baseline is timed this many times (each --min-seconds) and the median kept")

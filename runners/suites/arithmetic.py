@@ -56,7 +56,6 @@ from __future__ import annotations
 
 from models.transformer import ModelConfig
 from runners.config import RunConfig, TrainConfig
-from runners.suites import TOKEN_RESIDUAL
 
 # Feng et al.'s tasks and sizes: task -> (size knob, sizes); knobs every preset gives a task
 FENG_KNOBS = {"equations": {"pivot": "column"}}
@@ -96,7 +95,7 @@ def _train(s: dict) -> TrainConfig:
 
 def _run(s: dict, task: str, knobs: dict, view: str, depth: int, seed: int) -> RunConfig:
     return RunConfig(task=task, knobs=knobs, view=view, seed=seed, train=_train(s),
-                     model=ModelConfig(n_layer=depth, d_model=s["d"], n_head=s["h"], residual=TOKEN_RESIDUAL))
+                     model=ModelConfig(n_layer=depth, d_model=s["d"], n_head=s["h"]))
 
 
 def feng_runs(preset: str) -> list[RunConfig]:

@@ -34,7 +34,6 @@ from __future__ import annotations
 from models.transformer import ModelConfig
 from runners.config import RunConfig, TrainConfig, task_shape
 from runners.isoparam import iso_param_configs
-from runners.suites import TOKEN_RESIDUAL
 
 SIZES = {  # per study: optimizer steps, batch, seeds (stacked), positions, then the study's own sizes
     # pos, from CPU checks (d 64, lr 3e-3): direct k-hop lookups stay at chance with learned (and
@@ -87,7 +86,7 @@ def depth_width(s: dict) -> list[RunConfig]:
     train = train_config(s, p)
     return [RunConfig(task="khop", knobs=knobs, view="direct", train=train, seed=seed,
                       model=ModelConfig(n_layer=c["n_layer"], d_model=c["d_model"], n_head=c["n_head"],
-                                        d_ff=c["d_ff"], pos=p["pos"], residual=TOKEN_RESIDUAL))
+                                        d_ff=c["d_ff"], pos=p["pos"]))
             for c in shapes for seed in range(p["seeds"])]
 
 
@@ -118,7 +117,7 @@ def exchange(s: dict, currencies=("depth", "loops", "cot")) -> list[RunConfig]:
                 shape, view, trace_every = plan[cur]
                 if cur in ("loops", "cot") and L == 1 and (cur == "loops" or p["base_layers"] == 1):
                     continue  # one pass of one layer, answering at once: the depth-1 run
-                model = ModelConfig(d_model=p["d"], n_head=p["h"], pos=p["pos"], residual=TOKEN_RESIDUAL, **shape)
+                model = ModelConfig(d_model=p["d"], n_head=p["h"], pos=p["pos"], **shape)
                 runs += [RunConfig(task=task, knobs={**knobs, "trace_every": trace_every}, view=view,
                                    model=model, train=train, seed=seed) for seed in range(p["seeds"])]
     return runs
@@ -139,8 +138,7 @@ def treepath(s: dict) -> list[RunConfig]:
     2500 steps. Giving the root (the paper's format) kept more seeds on it, not fewer."""
     p = s["tree"]
     return [RunConfig(task="treepath", knobs=dict(nodes=p["nodes"], min_depth=p["min_depth"]), view="direct",
-                      model=ModelConfig(n_layer=p["n_layer"], d_model=p["d"], n_head=p["h"], pos=p["pos"],
-                                        residual=TOKEN_RESIDUAL),
+                      model=ModelConfig(n_layer=p["n_layer"], d_model=p["d"], n_head=p["h"], pos=p["pos"]),
                       train=train_config(s, p), seed=seed) for seed in range(p["seeds"])]
 
 

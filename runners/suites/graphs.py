@@ -21,7 +21,6 @@ import sys
 
 from models.transformer import ModelConfig
 from runners.config import RunConfig, TrainConfig
-from runners.suites import TOKEN_RESIDUAL
 
 SIZES = {
     # prosqa: knobs of the Zhu task; stage_steps: steps of each curriculum stage before the last
@@ -90,15 +89,13 @@ def experiments(preset: str) -> dict[str, list[RunConfig]]:
     seeds = range(s["seeds"])
     zhu_knobs = {**s["prosqa"], "trace": "path"}
     pos = s.get("pos", "learned")
-    zhu = [RunConfig("prosqa", zhu_knobs, view, ModelConfig(n_layer=ZHU_LAYERS, d_model=s["d"], n_head=s["h"], pos=pos,
-                                                                  residual=TOKEN_RESIDUAL),
+    zhu = [RunConfig("prosqa", zhu_knobs, view, ModelConfig(n_layer=ZHU_LAYERS, d_model=s["d"], n_head=s["h"], pos=pos),
                      staged if view.split(":")[0] in ("latent", "pause") else plain, seed=seed)
            for view in zhu_views(s["prosqa"]["distance"]) for seed in seeds]
     conn_train = TrainConfig(steps=s["conn_steps"], batch_size=s["batch"], lr=s["lr"], eval_size=s["eval_size"],
                              log_every=max(1, s["conn_steps"] // 10))
     sanford = [RunConfig("connectivity", {"nodes": n, "components": 2}, "direct",
-                         ModelConfig(n_layer=depth, d_model=s["d"], n_head=s["h"], pos=pos, residual=TOKEN_RESIDUAL),
-                         conn_train, seed=seed)
+                         ModelConfig(n_layer=depth, d_model=s["d"], n_head=s["h"], pos=pos), conn_train, seed=seed)
                for n in s["conn_nodes"] for depth in s["conn_depths"] for seed in seeds]
     return {"zhu_graphs": zhu, "sanford_connectivity": sanford}
 

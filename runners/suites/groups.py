@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from models.transformer import ModelConfig
 from runners.config import RunConfig, TrainConfig
-from runners.suites import TOKEN_RESIDUAL
 
 MODADD_P = 7
 
@@ -41,8 +40,7 @@ def experiments(preset: str) -> dict[str, list[RunConfig]]:
     def run(task, knobs, view, depth, seed, train_cfg=None, pos="learned"):
         return RunConfig(task=task, knobs=knobs, view=view, seed=seed,
                          train=train_cfg or (tag_train if view == "tagging" else train),
-                         model=ModelConfig(n_layer=depth, d_model=s["d"], n_head=s["h"], pos=pos,
-                                           residual=TOKEN_RESIDUAL))
+                         model=ModelConfig(n_layer=depth, d_model=s["d"], n_head=s["h"], pos=pos))
 
     seeds = range(s["seeds"])
     li = [run("s5", {"length": n, "curriculum": True}, view, depth, seed)
