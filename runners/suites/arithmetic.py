@@ -47,7 +47,9 @@ Session 9 (H100, 2026-11-24, bf16 residual; equations vars 3 with pivot=column, 
                                              1200 steps, train.compile     0.98 0.99 0.27   56 s
 Direct at the same recipe: 0.00-0.01 at 3, 4 and 5 layers (loss flat at 1.80 from step 120).
 So `full` gives both tasks the d 256 recipe at 1200 steps; to stay near 2 minutes the direct
-models train one seed per depth (they sit at 0.00 for equations, 0.12 for expressions).
+models train one seed per depth (they sit at 0.00 for equations, 0.12 for expressions). In the
+reference run (commit 1b1c464, fp32 residual) the family took 133 s (over its 120 s) and
+equations CoT gave 0.99 / 0.99 / 0.006 by seed: a seed can still fail.
 
 Iterated squaring draws its modulus per example (tasks/arithmetic.py: at one fixed p it
 is a lookup of r, for direct and CoT alike); CVP is where depth and CoT should separate.

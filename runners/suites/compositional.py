@@ -50,7 +50,7 @@ SIZES = {  # per study: optimizer steps, batch, seeds (stacked), positions, then
         ex=dict(seeds=2, d=32, h=2, base_layers=1, Ls=[1, 2], pos="learned",
                 khop=dict(steps=40, batch=16, hops=2, domain=3), s5=dict(steps=40, batch=16, length=2)),
         tree=dict(steps=40, batch=16, seeds=2, nodes=6, min_depth=2, n_layer=2, d=32, h=1, pos="learned")),
-    "full": dict(  # 120 s of training on one H100 in the reference run, 58 s of it treepath (README, "Status of the families")
+    "full": dict(  # 117 s of training on one H100 in the reference run, 54 s of it treepath (README, "Status of the families")
         lr=3e-3, eval_size=1024,
         dw=dict(steps=2500, batch=128, seeds=3, budget=310_000, depths=[1, 2, 4], head_dim=16, pos="rope",
                 knobs=dict(n_functions=8, domain=6, hops=2, holdout=0.25, kind="permutation")),
