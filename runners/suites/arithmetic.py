@@ -38,7 +38,8 @@ Equations CoT at d 128 plateaued at 0.85-0.87 (2500 and 5000 steps alike); decod
 out systems showed why: every system that needed no row swap was solved (1710 of 1710), 13%
 of those that did. Writing the pivot row's number first (commit 568fcc4) gave 0.09 to 0.89 by
 seed in the next reference run: the swap cases were still not learned.
-Session 9 (H100, 2026-11-24, bf16 residual; equations vars 3 with pivot=column, CoT, 3 seeds):
+Session 9 (H100, 2026-11-24; equations vars 3 with pivot=column, CoT, 3 seeds; trained with the
+bf16 residual, ModelConfig.residual, which the suite itself does not use):
     d 128, batch 128, lr 2e-3, 5% warm-up, 2500 steps                     0.03 0.20 0.81   24 s
     d 256, batch 512, lr 7e-4, 10% warm-up,  600 steps                    0.31 0.95 0.08   28 s
                                               800 steps                    0.00 0.90 0.92   34 s
