@@ -6,6 +6,7 @@ batch 256) it measures model-steps per second of
   ours_1            depthbench's Trainer with one run
   stacked           depthbench's Trainer with m runs stacked (m per shape, 32/32/8)
   stacked_compiled  the same with DEPTHBENCH_COMPILE=1 (only with --compile)
+(our paths with the suite's fp32 residual stream; --residual bf16 measures ModelConfig.residual bf16)
 with the ratio to the loop, the achieved model FLOP/s (runners.capacity.step_flops: 6 x
 parameters x tokens plus attention) over the bf16 matmul peak measured in the same run (MFU),
 host synchronisations per step (runners/hostsync.py: counted by CUDA's sync debug mode; on
