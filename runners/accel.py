@@ -10,6 +10,8 @@ Fallback: the first call compiles and runs as a probe (the loss: one forward and
 any error (no Triton, an unsupported op, a compiler crash) prints one line and the eager
 function is used from then on, so a run never fails because of compilation. DEPTHBENCH_COMPILE_MODE passes a
 torch.compile mode (e.g. max-autotune-no-cudagraphs: Triton matmul templates tuned per shape).
+A run's own `train.compile` compiles only its transformer block (compile_blocks) and the
+optimizer step, with the same fallback.
 """
 from __future__ import annotations
 
@@ -81,7 +83,7 @@ def compile_blocks(loss_fn, model):
     one block, not L; the rest of the loss (embedding, head, cross-entropy) stays eager. The
     compiled forward is bound to the blocks only inside this loss: evaluation and decoding
     (other shapes, a KV cache) run the eager blocks."""
-    block_forward = torch.compile(type(model.blocks[0]).forward, dynamic=False)
+    block_forward = _compile(type(model.blocks[0]).forward, dynamic=False)
 
     def loss(x, y):
         for block in model.blocks:

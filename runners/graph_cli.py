@@ -32,12 +32,13 @@ def cmd_min_depth(args, extra) -> int:
 
 def add_curriculum_args(p) -> None:
     """`depthbench run` flags for the Coconut curriculum (TrainConfig fields; runners/curriculum.py)."""
+    from runners.config import STAGE_TARGETS
     # not --curriculum: that is a knob of several tasks (a length curriculum)
     p.add_argument("--latent-curriculum", action="store_true", help="latent/pause views: train stages 0..S in turn")
     p.add_argument("--stage-steps", type=int, default=0, help="steps per stage before the last (0: split evenly)")
     p.add_argument("--stage-mix", type=float, default=0.0, help="chance of an example at an earlier stage")
     p.add_argument("--reset-optimizer", action="store_true", help="a fresh AdamW at each stage")
-    p.add_argument("--stage-target", default="rest", choices=["rest", "next"],
+    p.add_argument("--stage-target", default="rest", choices=list(STAGE_TARGETS),
                    help="before the last stage score the rest of the sequence (Coconut) or one node of the next "
                         "trace step right after the thoughts (Zhu et al.)")
 
