@@ -51,6 +51,20 @@ def test_feng_table_depths_and_views(preset):
             assert (r.model.d_model, r.model.n_head, r.train.lr, r.train.weight_decay) == (256, 4, 1e-4, 0.01)
 
 
+def test_feng_task_lr_and_direct_steps():
+    """full: equations train at their own lr in both views; direct models train direct_steps."""
+    from runners.suites.arithmetic import SIZES
+    base = SIZES["full"]["feng"]
+    runs = suite_experiments("full", ["arithmetic"])["feng_table"]
+    for r in runs:
+        assert r.train.lr == base["task_lr"].get(r.task, base["lr"])
+        assert r.train.steps == (base["direct_steps"] if r.view == "direct" else base["steps"])
+        assert r.train.log_every == max(1, r.train.steps // 10)
+    assert {r.train.lr for r in runs} == {base["lr"], base["task_lr"]["equations"]}
+    paper = suite_experiments("paper", ["arithmetic"])["feng_table"]  # no overrides: one budget
+    assert len({(r.train.lr, r.train.steps) for r in paper}) == 1
+
+
 def test_li_arith_lengths_views_depths():
     runs = suite_experiments("full", ["arithmetic"])["li_arith"]
     for task, knob in LI_KNOB.items():

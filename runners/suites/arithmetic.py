@@ -78,7 +78,8 @@ SIZES = {
     "full": {
         # from the H100 calibrations of 2026-11-24 (docstring above)
         "feng": dict(d=256, h=4, steps=1200, batch=512, lr=7e-4, wd=0.01, warmup=0.1, direct_seeds=1, cot_seeds=3,
-                     eval_size=1024, sizes={"expr": [4], "equations": [3]}),
+                     eval_size=1024, sizes={"expr": [4], "equations": [3]},
+                     task_lr={"equations": 1e-3}, direct_steps=600),
         "li": dict(d=128, h=4, steps=500, batch=128, lr=2e-3, wd=0.01, seeds=2, eval_size=512,
                    depths=[1, 2], lengths={"squaring": [4, 16], "cvp": [8, 16]}),
     },
@@ -102,13 +103,16 @@ def _run(s: dict, task: str, knobs: dict, view: str, depth: int, seed: int) -> R
 
 
 def feng_runs(preset: str) -> list[RunConfig]:
+    """A preset's `feng` entry may set `task_lr` (task -> peak lr, for both views) and
+    `direct_steps` (the direct models' steps; the CoT models train `steps`)."""
     base = SIZES[preset]["feng"]
     runs = []
     for task, sizes in base["sizes"].items():
-        s, knob = base, FENG_SIZES[task][0]
+        s, knob = {**base, "lr": base.get("task_lr", {}).get(task, base["lr"])}, FENG_SIZES[task][0]
+        direct = {**s, "steps": base.get("direct_steps", base["steps"])}
         for size in sizes:
             knobs = {knob: size, **FENG_KNOBS.get(task, {})}
-            runs += [_run(s, task, knobs, "direct", depth, seed)
+            runs += [_run(direct, task, knobs, "direct", depth, seed)
                      for depth in FENG_DIRECT_DEPTHS for seed in range(s["direct_seeds"])]
             runs += [_run(s, task, knobs, "cot", FENG_COT_DEPTH, seed) for seed in range(s["cot_seeds"])]
     return runs
