@@ -64,7 +64,10 @@ coefficients of the rows after the first elimination (5e-4, 1.4e-3, 1000 steps) 
 row after the second (7e-4). Expressions direct at batch 2048 (1200 steps, 2 seeds): 0.13 / 0.12,
 0.13 / 0.11, 0.13 / 0.11 at 3 / 4 / 5 layers, the loss at 1.17 from step 120 on. So `full` trains
 equations at lr 1e-3 and the direct models 600 steps: the reference run at commit 3c3d862 took
-115 s and gave equations CoT 0.981 / 0.994 / 0.995.
+115 s and gave equations CoT 0.981 / 0.994 / 0.995. Expressions direct for 15000 steps (batch 512,
+2 seeds, lr 3e-4 and 1e-4; the 3-layer stack did not finish within the command): 4 layers 0.14 /
+0.12 and 0.13 / 0.12, 5 layers 0.13 / 0.12 and 0.13 / 0.11, the loss at 1.16-1.17 throughout: the
+answer's marginal, so direct accuracy rising with depth is not in reach of a minutes-long budget.
 
 Iterated squaring draws its modulus per example (tasks/arithmetic.py: at one fixed p it
 is a lookup of r, for direct and CoT alike); CVP is where depth and CoT should separate.
