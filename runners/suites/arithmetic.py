@@ -53,7 +53,7 @@ So `full` gave both tasks the d 256 recipe at 1200 steps, the direct models one 
 (fp32 residual) the family took 133 s (over its 120 s) and equations CoT gave 0.99 / 0.99 / 0.006.
 Session 10 (H100, 2026-11-24; equations vars 3, pivot=column, CoT, 3 layers, d 256, batch 512,
 10% warm-up, fp32 residual; each line one stack, several stacks sharing the GPU; answer accuracy
-on 2048 decoded systems per seed, calib script s10_eq.py):
+on 2048 decoded systems per seed, with the first wrong token located in the trace):
     lr 7e-4,  1200 steps, seeds 0-4     0.993 0.987 0.992 0.992 0.247
     lr 5e-4,  1200 steps, seeds 0-4     0.991 0.009 0.034 0.985 0.009
     lr 1e-3,  1200 steps, seeds 0-4     0.984 0.995 0.991 1.000 0.992
