@@ -59,12 +59,15 @@ on 2048 decoded systems per seed, with the first wrong token located in the trac
     lr 1e-3,  1200 steps, seeds 0-4     0.984 0.995 0.991 1.000 0.992
     lr 1.4e-3, 1200 steps, seeds 0-4    0.990 0.191 0.992 0.984 0.992
     lr 1e-3,  1000 steps, seeds 0-5     0.991 0.022 0.984 0.984 0.991 0.992
+    lr 1e-3,  1200 steps, seeds 5-10    0.998 0.985 0.985 0.938 0.655 0.176  (after the reference run)
 A failed seed makes its first error in one segment of the trace on almost every system: the
 coefficients of the rows after the first elimination (5e-4, 1.4e-3, 1000 steps) or of the third
 row after the second (7e-4). Expressions direct at batch 2048 (1200 steps, 2 seeds): 0.13 / 0.12,
 0.13 / 0.11, 0.13 / 0.11 at 3 / 4 / 5 layers, the loss at 1.17 from step 120 on. So `full` trains
 equations at lr 1e-3 and the direct models 600 steps: the reference run at commit 3c3d862 took
-115 s and gave equations CoT 0.981 / 0.994 / 0.995. Expressions direct for 15000 steps (batch 512,
+115 s and gave equations CoT 0.981 / 0.994 / 0.995. The 6 seeds run after it show that lr 1e-3
+fails about as often as 7e-4 (2 of 11 seeds under 0.9 against 1 of 5): the lr is kept only because
+the reference leaderboard was made with it. Expressions direct for 15000 steps (batch 512,
 2 seeds, lr 3e-4 and 1e-4; the 3-layer stack did not finish within the command): 4 layers 0.14 /
 0.12 and 0.13 / 0.12, 5 layers 0.13 / 0.12 and 0.13 / 0.11, the loss at 1.16-1.17 throughout: the
 answer's marginal, so direct accuracy rising with depth is not in reach of a minutes-long budget.
