@@ -19,8 +19,8 @@ chunk, as it does by default on a GPU) against the same step with data already m
 
 Timing: warm-up (graph capture, compilation) excluded; steps in windows of the data chunk (one
 data refill each) between torch.cuda.synchronize() calls, until --min-seconds. The loop is
-CPU-bound (Python data, a host read per step) and its rate moves from window to window (32-40
-model-steps/s in ten windows at d 256 L 4 on an H100, 2026-11-24), so it is timed
+CPU-bound (Python data, a host read per step) and its rate moves from window to window (32.8-44.0
+model-steps/s over nine windows at d 256 L 4 on an H100: results/perf-h100.csv), so it is timed
 --loop-windows times and the median kept; the note gives the range. Every row is
 written to the CSV as soon as it is measured. Targets (README) are printed, never asserted.
 """
@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import statistics
 import time
 from pathlib import Path
 
@@ -188,7 +189,7 @@ class Perf:
                 loop.step(i)
         rates = sorted(1 / s for s in secs)
         note = f"median of {len(secs)} windows, {rates[0]:.1f}-{rates[-1]:.1f} model-steps/s" if len(secs) > 1 else ""
-        return float(torch.tensor(secs).median()), (box["n"] / 4 if box["n"] is not None else None), note
+        return statistics.median(secs), (box["n"] / 4 if box["n"] is not None else None), note
 
     def _trainer_path(self, d, L, m, compiled=False):
         from runners.train import Trainer

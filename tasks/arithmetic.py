@@ -392,7 +392,7 @@ class Equations(Task):
         return torch.stack(cols, 1)
 
     def states(self, problem: EquationsProblem) -> list[torch.Tensor]:
-        return eliminate(problem.system, self.k["pivot"])[0]
+        return self.elimination(problem)[0]
 
     def multiple_tokens(self, Q: torch.Tensor, pivots: list[torch.Tensor]) -> torch.Tensor:
         """The multiples of pivot row s - 1 = len(pivots) subtracted from every other row, over the
@@ -410,13 +410,16 @@ class Equations(Task):
             cols += [const(self.tok("=")), Q[:, i, k] + c0] + ([const(self.tok(","))] if r < len(rows) - 1 else [])
         return torch.stack(cols, 1)
 
-    def trace(self, problem: EquationsProblem) -> torch.Tensor:
-        """(n, 4k, W): for each column s = 1..k, four steps: the pivot row's number (from 1),
-        the pivot equation scaled to 1 (row s - 1 of the system after column s), the multiples
-        of it subtracted from the other rows, the whole system after column s. Every number
-        written is then one operation on two numbers already written (x / pivot, factor * x,
-        x - multiple)."""
-        states, subtracted, _, swaps, cols = eliminate(problem.system, self.k["pivot"])
+    def elimination(self, problem: EquationsProblem) -> tuple:
+        return eliminate(problem.system, self.k["pivot"])
+
+    def trace(self, problem: EquationsProblem, elim: tuple | None = None) -> torch.Tensor:
+        """(n, 4k, W): for each row s = 1..k, four steps: the pivot row's number (from 1; with
+        pivot=column, the pivot variable), the pivot equation scaled to 1 (row s - 1 of the system
+        after it), the multiples of it subtracted from the other rows, the whole system after it.
+        Every number written is then one operation on two numbers already written (x / pivot,
+        factor * x, x - multiple). `elim`: this problem's self.elimination, if already computed."""
+        states, subtracted, _, swaps, cols = elim or self.elimination(problem)
         first = [r + 1 + self.tok("0") for r in swaps] if self.k["pivot"] == "row" else [c + self.tok("a") for c in cols]
         rows = []
         for s in range(1, len(states)):
@@ -432,16 +435,17 @@ class Equations(Task):
         return Batch(b.inputs[:, :used], b.targets[:, :used], b.answer_mask[:, :used], b.latent_mask[:, :used],
                      b.prompt_len, b.meta)
 
-    def solve(self, problem: EquationsProblem) -> torch.Tensor:
+    def solve(self, problem: EquationsProblem, elim: tuple | None = None) -> torch.Tensor:
         """(n, k): the values of a, b, c, ... (row j of the final system holds pivot column j's)."""
-        states, _, _, _, cols = eliminate(problem.system, self.k["pivot"])
+        states, _, _, _, cols = elim or self.elimination(problem)
         x = torch.empty_like(states[-1][:, :, -1])
         x.scatter_(1, torch.stack(cols, 1), states[-1][:, :, -1])
         return x
 
     def encode(self, problem: EquationsProblem) -> Encoded:
-        return Encoded(prompt=self.system_tokens(problem.system, []), steps=self.trace(problem),
-                       answer=self.solve(problem) + self.tok("0"))
+        elim = self.elimination(problem)  # once for the trace and the answer
+        return Encoded(prompt=self.system_tokens(problem.system, []), steps=self.trace(problem, elim),
+                       answer=self.solve(problem, elim) + self.tok("0"))
 
     def parse(self, text) -> EquationsProblem:
         k, out = self.k["vars"], []
