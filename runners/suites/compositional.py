@@ -50,10 +50,15 @@ SIZES = {  # per study: optimizer steps, batch, seeds (stacked), positions, then
         ex=dict(seeds=2, d=32, h=2, base_layers=1, Ls=[1, 2], pos="learned",
                 khop=dict(steps=40, batch=16, hops=2, domain=3), s5=dict(steps=40, batch=16, length=2)),
         tree=dict(steps=40, batch=16, seeds=2, nodes=6, min_depth=2, n_layer=2, d=32, h=1, pos="learned")),
-    "full": dict(  # 115 s of training on one H100 in the reference run, 54 s of it treepath (README, "Status of the families")
-        lr=3e-3, eval_size=1024,
-        dw=dict(steps=2500, batch=128, seeds=3, budget=310_000, depths=[1, 2, 4], head_dim=16, pos="rope",
-                knobs=dict(n_functions=8, domain=6, hops=2, holdout=0.25, kind="permutation")),
+    # full: 115 s of training on one H100 in the reference run at 3c3d862, 54 s of it treepath (README,
+    # "Status of the families"). lr 1e-3 since session 11 (was 3e-3; H100 calibration, 3 seeds each:
+    # exchange k-hop CoT with every hop written 0.98 / 1.00 / 1.00 against 0.94 / 0.79 / 0.24, every
+    # 2nd hop 0.60 against 0.31, S5 CoT 0.41; depth, loops and continuous thought stayed at chance at
+    # 1e-3 and at twice the steps; depth_width: see depth_width()).
+    "full": dict(
+        lr=1e-3, eval_size=1024,
+        dw=dict(steps=5000, batch=256, seeds=3, budget=310_000, depths=[1, 2, 4], head_dim=16, pos="rope",
+                knobs=dict(n_functions=6, domain=4, hops=2, holdout=0.25, kind="permutation")),
         # S5 rows are short: a larger batch is cheap
         ex=dict(seeds=3, d=128, h=4, base_layers=1, Ls=[1, 2, 4], pos="learned",
                 khop=dict(steps=1200, batch=128, hops=4, domain=4), s5=dict(steps=1000, batch=512, length=4)),
@@ -87,7 +92,15 @@ def depth_width(s: dict) -> list[RunConfig]:
         domain 4, 4 functions, 2500 steps of 128      0.58 / 0.60 / 0.43   (chance 0.25; seeds 0.24-0.67)
         domain 4, 6 functions, 5000 steps of 256      0.72 / 0.76 / 0.79   (seeds 0.67-0.86)
     The last is the first setting where accuracy rises with depth, by less at each doubling; its
-    three groups took 36 s against 14 s now, so it is not in `full` yet."""
+    three groups took 36 s against 14 s. Session 11 (H100, same shapes, lr 1e-3, 3 seeds; the GPU
+    shared with another sweep):
+        domain 4, 6 functions, 5000 steps of 256, seeds 3-5   0.76 / 0.78 / 0.75
+        domain 4, 6 functions, 3000 steps of 256              0.68 / 0.63 / 0.66
+        domain 4, 6 functions, 2500 steps of 512              0.75 / 0.76 / 0.69
+        domain 4, 6 functions, 5000 steps of 256, lr 2e-3     0.49 / 0.74 / 0.67
+    Over the six seeds of the 5000-step setting: 0.74 / 0.77 / 0.77, a gain from 1 to 2 layers and
+    none from 2 to 4 (diminishing returns, within about the seed spread). `full` uses it since
+    session 11 (domain 4, 6 functions, 5000 steps of 256, lr 1e-3)."""
     p = s["dw"]
     knobs = {**p["knobs"], "order": "shuffled", "split": "train"}
     seq_len, vocab, _ = task_shape("khop", tuple(sorted(knobs.items())), "direct")
