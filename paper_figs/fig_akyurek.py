@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from matplotlib.colors import ListedColormap  # noqa: E402
 
 from paper_figs.fig_garg import knob_dict  # noqa: E402
-from paper_figs.style import cli, plt, save, subtitle  # noqa: E402
+from paper_figs.style import cli, length_axis, plt, save, subtitle  # noqa: E402
 
 LEARNERS = [("gd", "1 step of GD", "C2"), ("ridge", "ridge (λ = σ²)", "C1"), ("ols", "least squares", "C0")]
 
@@ -62,8 +62,7 @@ def draw(df, out: Path) -> list[Path]:
             if pts:
                 ax.plot(*zip(*pts), color=color, marker="o", ms=3, label=label)
         ax.set(xscale="log", yscale="log", xlabel="layers", title=f"σ = {s:g}")
-        ax.set_xticks(depths)
-        ax.get_xaxis().set_major_formatter(plt.ScalarFormatter())
+        length_axis(ax, depths)
     axes[1].set_ylabel("mean (model − learner)² / d")
     axes[-1].legend(fontsize=7)  # the highest sigma: every learner is drawn there
     fig.suptitle("Which learner the transformer's predictions match, by depth and noise (Akyurek et al. 2022)\n"

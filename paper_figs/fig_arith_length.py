@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from paper_figs.fig_feng_table import knob_value  # noqa: E402
-from paper_figs.style import cli, plt, save, subtitle  # noqa: E402
+from paper_figs.style import cli, length_axis, plt, save, subtitle  # noqa: E402
 
 PANELS = [("squaring", "n", "direct", "squaring, no CoT"), ("squaring", "n", "cot", "squaring, CoT"),
           ("cvp", "gates", "direct", "CVP, no CoT"), ("cvp", "gates", "cot", "CVP, CoT")]
@@ -38,8 +38,7 @@ def draw(df, out: Path) -> list[Path]:
                         label=f"{depth} layer{'s' if depth > 1 else ''}")
         ax.set(title=title, xlabel=XLABEL[knob], xscale="log", ylim=(-0.03, 1.03))
         if not sub.empty:
-            ax.set_xticks(sorted(sub["x"].astype(int).unique()))
-            ax.get_xaxis().set_major_formatter(plt.ScalarFormatter())
+            length_axis(ax, sub["x"].astype(int).unique())
             ax.minorticks_off()
             ax.legend(fontsize=7)
     axes[0].set_ylabel("answer accuracy (exact match)")

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from paper_figs.style import cli, plt, save, subtitle  # noqa: E402
+from paper_figs.style import cli, length_axis, plt, save, subtitle  # noqa: E402
 
 
 def draw(df, out: Path) -> list[Path]:
@@ -36,8 +36,7 @@ def draw(df, out: Path) -> list[Path]:
         ax2.set_xticks(range(len(gains)), [k for k, _ in gains])
     ax.set(xlabel="depth (layers); width shrinks to keep the parameter count", xscale="log",
            ylabel="answer accuracy, held-out combinations", ylim=(-0.03, 1.03))
-    ax.set_xticks(sorted(rows["n_layer"].unique()))
-    ax.get_xaxis().set_major_formatter(plt.ScalarFormatter())
+    length_axis(ax, rows["n_layer"].unique())
     ax.legend(fontsize=6)
     ax2.axhline(0, color="k", lw=0.6)
     ax2.set(xlabel="depth doubled", ylabel="accuracy gained")

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from paper_figs.style import cli, plt, save, subtitle  # noqa: E402
+from paper_figs.style import cli, length_axis, plt, save, subtitle  # noqa: E402
 
 CURRENCIES = [("depth", "depth: L layers"), ("loops", "loops: 1 layer run L times"),
               ("cot", "discrete CoT: L trace tokens"), ("latent", "continuous thought: L thoughts")]
@@ -98,8 +98,7 @@ def draw(df, out: Path) -> list[Path]:
         K = task_size(task, knobs)
         ax.set(title=f"{title}, K = {K} ({sub['n_seeds'].max()} seeds, {sub['train_steps'].max()} steps)",
                xlabel="serial steps L", xscale="log", ylim=(-0.03, 1.03))
-        ax.set_xticks(sorted(sub["L"].unique()))
-        ax.get_xaxis().set_major_formatter(plt.ScalarFormatter())
+        length_axis(ax, sub["L"].unique())
         ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2))
         ax.title.set_fontsize(8)
     axes[0][0].set_ylabel("answer accuracy (exact match; bars: seed min-max)")

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from paper_figs.style import cli, plt, save, subtitle  # noqa: E402
+from paper_figs.style import cli, length_axis, plt, save, subtitle  # noqa: E402
 
 THRESHOLD = 0.9  # mean answer_acc over seeds; chance is 0.5 (yes/no, balanced)
 
@@ -49,8 +49,7 @@ def draw(df, out: Path) -> list[Path]:
     grid = [2 ** (i / 4) for i in range(int(4 * math.log2(min(ns))), int(4 * math.log2(max(ns))) + 1)]
     ax.plot(grid, [math.log2(n) for n in grid], color="k", ls="--", lw=0.8, label="log2 n")
     ax.set(xlabel="nodes n", ylabel="layers", xscale="log", title="depth needed (▲: none tried reached it)")
-    ax.set_xticks(ns)
-    ax.get_xaxis().set_major_formatter(plt.ScalarFormatter())
+    length_axis(ax, ns)
     ax.get_xaxis().set_minor_locator(plt.NullLocator())
     ax.set_ylim(0, max(top + 1, math.log2(max(ns))) + 0.5)
     ax.legend(fontsize=7)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from paper_figs.style import cli, plt, save, subtitle  # noqa: E402
+from paper_figs.style import cli, length_axis, plt, save, subtitle  # noqa: E402
 
 MODELS = [("lstm", "LSTM (nonlinear RNN)", "C3"), ("linrec", "diagonal linear recurrence", "C0"),
           ("transformer", "transformer", "C2")]
@@ -38,7 +38,7 @@ def draw(df, out: Path) -> list[Path]:
     lengths = sorted(rows["length"].astype(int).unique())
     ax.set(xlabel="word length (mean over seeds, bars min to max; dotted: 95%)",
            ylabel=f"S5 tagging {METRIC}", xscale="log", ylim=(-0.03, 1.03), xticks=lengths)
-    ax.xaxis.set_major_formatter(plt.ScalarFormatter())
+    length_axis(ax, lengths)
     ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.legend(fontsize=6, loc="best")
     fig.suptitle("Merrill et al. 2024 claim: an RNN tracks S5 at one layer at every length;\na linear "
