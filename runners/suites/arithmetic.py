@@ -71,6 +71,9 @@ the reference leaderboard was made with it. Expressions direct for 15000 steps (
 2 seeds, lr 3e-4 and 1e-4; the 3-layer stack did not finish within the command): 4 layers 0.14 /
 0.12 and 0.13 / 0.12, 5 layers 0.13 / 0.12 and 0.13 / 0.11, the loss at 1.16-1.17 throughout: the
 answer's marginal, so direct accuracy rising with depth is not in reach of a minutes-long budget.
+Session 11 (H100): rotary positions (lr 1e-3, 1200 steps, seeds 0-5, the GPU shared with another
+sweep) failed every seed, 0.000-0.003, first errors in the first segments of the trace; the
+reference run at bbec9ae (unchanged configuration) gave 0.990 / 0.992 / 0.995 (sorted).
 
 Iterated squaring draws its modulus per example (tasks/arithmetic.py: at one fixed p it
 is a lookup of r, for direct and CoT alike); CVP is where depth and CoT should separate.
