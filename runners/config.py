@@ -107,6 +107,9 @@ class RunConfig:
                              f"got arch {self.arch!r}, view {self.view}")
         if self.train.latent_curriculum and view.name != "latent":
             raise ValueError(f"train.latent_curriculum needs a latent:SxC or pause:SxC view, got {self.view}")
+        if self.train.stage_target == "next" and view.name == "latent" and view.drops:
+            raise ValueError(f"train.stage_target='next' scores the token after a stage's thoughts; {self.view} "
+                             "has none (pause:Sx0 drops steps): use stage_target='rest'")
 
     def make_task(self):
         from tasks import make_task

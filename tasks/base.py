@@ -53,15 +53,24 @@ class CoT:
 @dataclass(frozen=True)
 class Latent:
     """Continuous thought (Coconut): the first `stage` trace steps become
-    stage * thoughts_per_step latent positions; `pause` puts learned filler tokens there."""
+    stage * thoughts_per_step latent positions; `pause` puts learned filler tokens there.
+    pause with 0 per step (`pause:Sx0`) is stepwise internalization (Deng et al. 2024): the first
+    `stage` steps are dropped with nothing in their place, so a stage with every step dropped
+    renders exactly as the direct view."""
     stage: int = 0
     thoughts_per_step: int = 1
     pause: bool = False
     name: ClassVar[str] = "latent"
 
     def __post_init__(self):
-        if self.stage < 0 or self.thoughts_per_step < 1:
-            raise ValueError(f"Latent view needs stage >= 0 and thoughts_per_step >= 1, got {self}")
+        if self.stage < 0 or self.thoughts_per_step < (0 if self.pause else 1):
+            raise ValueError(f"Latent view needs stage >= 0 and thoughts_per_step >= 1 (>= 0 for pause tokens: "
+                             f"pause:Sx0 drops steps), got {self}")
+
+    @property
+    def drops(self) -> bool:
+        """pause:Sx0: removed steps leave nothing behind (no <bot>, fillers or <eot>)."""
+        return self.thoughts_per_step == 0
 
 
 VIEW_NAMES = ("direct", "tagging", "cot", "latent", "pause")
@@ -79,10 +88,13 @@ def parse_view(text: str):
     if head in ("latent", "pause"):
         stage, _, c = rest.partition("x")
         try:
-            return Latent(int(stage or 99), int(c or 1), pause=head == "pause")
+            stage, c = int(stage or 99), int(c or 1)
         except ValueError:
             pass
-    raise ValueError(f"unknown view {text!r}; valid: direct, tagging, cot, latent:STAGExC, pause:STAGExC")
+        else:
+            return Latent(stage, c, pause=head == "pause")  # its own error for bad numbers
+    raise ValueError(f"unknown view {text!r}; valid: direct, tagging, cot, latent:STAGExC, pause:STAGExC "
+                     "(pause:STAGEx0 drops steps)")
 
 
 def view_str(view) -> str:
@@ -251,15 +263,17 @@ class Task:
         parts = [(prompt, p_role), (full(1, SEP), full(1, R_CONTROL))]
         steps = enc.steps
         n_steps = steps.shape[1]
+        thinks = isinstance(view, Latent) and not view.drops  # <bot> thoughts <eot>, then '=' always
         if isinstance(view, Latent):
             done = min(view.stage, n_steps)
-            n_lat = done * view.thoughts_per_step
-            filler = PAUSE if view.pause else LAT
-            parts += [(full(1, BOT), full(1, R_CONTROL)),
-                      (full(n_lat, filler), full(n_lat, R_CONTROL if view.pause else R_LATENT)),
-                      (full(1, EOT), full(1, R_CONTROL))]
+            if thinks:
+                n_lat = done * view.thoughts_per_step
+                filler = PAUSE if view.pause else LAT
+                parts += [(full(1, BOT), full(1, R_CONTROL)),
+                          (full(n_lat, filler), full(n_lat, R_CONTROL if view.pause else R_LATENT)),
+                          (full(1, EOT), full(1, R_CONTROL))]
             steps = steps[:, done:]
-        if isinstance(view, Latent) or (not isinstance(view, Direct) and steps.shape[1] > 0):
+        if thinks or (not isinstance(view, Direct) and steps.shape[1] > 0):
             # latent views always write '=' before the answer, even with every step latent
             if self.step_sep is not None and steps.shape[1] > 0:  # sep after every step but the last
                 sep = full(steps.shape[1], self.tok(self.step_sep)).unsqueeze(-1)
@@ -270,7 +284,7 @@ class Task:
         ans = enc.answer
         parts += [(ans, torch.where(ans == PAD, R_PAD, R_ANSWER)), (full(1, EOS), full(1, R_EOS))]
         head = prompt.shape[1] + 1
-        if isinstance(view, Latent):  # <bot>, the thoughts and <eot> are given, not generated
+        if thinks:  # <bot>, the thoughts and <eot> are given, not generated
             head += 2 + min(view.stage, n_steps) * view.thoughts_per_step
         tail_tok = torch.cat([p[0] for p in parts[2:]], dim=1)
         tail_role = torch.cat([p[1] for p in parts[2:]], dim=1)

@@ -1,0 +1,82 @@
+"""Stepwise internalization (pause:Sx0): stage s drops the first s trace steps with nothing in their
+place; a stage with every step dropped is the direct view, token for token; the curriculum trains
+through the stages and scores the direct view at the end."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from models.transformer import ModelConfig
+from runners.config import RunConfig, TrainConfig
+from runners.curriculum import CurriculumTrainer
+from runners.records import run_dir
+from tasks import make_task, parse_view
+from tasks.base import BOT, EOT, PAUSE
+from tasks.rng import Rng
+
+torch.set_num_threads(1)
+TASKS = [("connectivity", dict(nodes=12, components=2)), ("prosqa", dict(nodes=8, edges=10, distance=3, trace="frontier")),
+         ("reach", dict(nodes=9, distance=3)), ("khop", dict(hops=4, domain=5, holdout=0.0)), ("s5", dict(length=6))]
+
+
+def _render(name, knobs, view, seed):
+    task = make_task(name, **knobs)
+    return task, task.render(task.sample(32, Rng(seed), "cpu"), parse_view(view))
+
+
+@pytest.mark.parametrize("name,knobs", TASKS)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_step_dropped_is_direct(name, knobs, seed):
+    _, direct = _render(name, knobs, "direct", seed)
+    _, gone = _render(name, knobs, "pause:99x0", seed)
+    for field in ("inputs", "targets", "answer_mask", "latent_mask"):
+        torch.testing.assert_close(getattr(gone, field), getattr(direct, field), rtol=0, atol=0)
+    assert gone.prompt_len == direct.prompt_len
+
+
+@pytest.mark.parametrize("name,knobs", TASKS)
+def test_stage_s_is_cot_without_its_first_s_steps(name, knobs):
+    """Row by row, the stage-s tokens are the CoT tokens with the first s trace steps (and their
+    separators) cut out after the prompt's '='; nothing is added (no <bot>, fillers or <eot>)."""
+    task, cot = _render(name, knobs, "cot", 3)
+    steps = task.encode(task.sample(32, Rng(3), "cpu")).steps  # (n, S, W)
+    S, P = steps.shape[1], cot.prompt_len
+    sep = task.tok(task.step_sep) if task.step_sep is not None else None
+    for s in range(1, S):
+        _, staged = _render(name, knobs, f"pause:{s}x0", 3)
+        assert staged.prompt_len == P and not staged.latent_mask.any()
+        assert not torch.isin(staged.inputs, torch.tensor([BOT, EOT, PAUSE])).any()
+        for i in range(32):
+            row = cot.inputs[i].tolist()
+            dropped = [t for t in steps[i, :s].flatten().tolist() if t != 0]  # PAD is 0
+            cut = len(dropped) + (s if sep is not None else 0)  # each dropped step's separator goes too
+            strip = lambda r: r[:max(j + 1 for j, t in enumerate(r) if t != 0)]  # noqa: E731 - right pads
+            assert strip(staged.inputs[i].tolist()) == strip(row[:P] + row[P + cut:])
+
+
+def test_bad_x0_views():
+    with pytest.raises(ValueError, match="pause:Sx0"):
+        parse_view("latent:2x0")
+    assert parse_view("pause:2x0").drops and not parse_view("pause:2x1").drops
+    with pytest.raises(ValueError, match="stage_target"):
+        RunConfig("connectivity", dict(nodes=8), "pause:2x0", train=TrainConfig(latent_curriculum=True, stage_target="next"))
+
+
+def test_curriculum_ends_on_the_direct_view(tmp_path):
+    """pause:2x0 through the curriculum: stage rows logged for stages 0 and 1, the final
+    evaluation scores direct-view batches (no trace), and the group's length is the CoT's."""
+    tc = TrainConfig(steps=12, batch_size=8, lr=3e-3, eval_size=16, log_every=4, latent_curriculum=True, stage_steps=4)
+    runs = [RunConfig("connectivity", dict(nodes=8, components=2), "pause:2x0", ModelConfig(2, 32, 4), tc, seed=s)
+            for s in (0, 1)]
+    tr = CurriculumTrainer(runs, "cpu")
+    task = tr.tasks[0]
+    p = task.sample(4, Rng(0), "cpu")
+    assert tr.seq_len == task.render(p, parse_view("cot")).inputs.shape[1]
+    torch.testing.assert_close(tr.eval_batch(task, p).inputs[:, :task.render(p, parse_view("direct")).inputs.shape[1]],
+                               task.render(p, parse_view("direct")).inputs, rtol=0, atol=0)
+    tr.train(tmp_path)
+    for run in runs:
+        rows = [json.loads(line) for line in (run_dir(tmp_path, run.run_id) / "metrics.jsonl").open()]
+        assert [(r["step"], r["stage"]) for r in rows if "stage" in r] == [(4, 0), (8, 1)]
