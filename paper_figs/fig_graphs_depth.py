@@ -15,8 +15,14 @@ from paper_figs.style import cli, length_axis, plt, save, subtitle  # noqa: E402
 THRESHOLD = 0.9  # mean answer_acc over seeds; chance is 0.5 (yes/no, balanced)
 
 
+NO_COT = r"direct|pause:\d+x0"  # answered without CoT: trained so, or through stepwise internalization
+
+
 def connectivity_rows(df):
-    rows = df[(df["task"] == "connectivity") & (df["view"] == "direct") & (df["metric"] == "answer_acc")].copy()
+    """Connectivity answer accuracy of models that answer without CoT: the direct view, or
+    `pause:Sx0` (stepwise internalization, whose final stage is the direct view token for token)."""
+    rows = df[(df["task"] == "connectivity") & df["view"].astype(str).str.fullmatch(NO_COT)
+              & (df["metric"] == "answer_acc")].copy()
     rows["nodes"] = rows["knobs"].map(lambda k: int(re.search(r"(?:^|;)nodes=(\d+)", k).group(1)))
     return rows
 

@@ -80,3 +80,17 @@ def test_curriculum_ends_on_the_direct_view(tmp_path):
     for run in runs:
         rows = [json.loads(line) for line in (run_dir(tmp_path, run.run_id) / "metrics.jsonl").open()]
         assert [(r["step"], r["stage"]) for r in rows if "stage" in r] == [(4, 0), (8, 1)]
+
+
+def test_min_depth_reads_internalized_rows_only():
+    """graphs_depth counts models that answer without CoT: direct or pause:Sx0, never cot or pause:SxC."""
+    import pandas as pd
+
+    from paper_figs.fig_graphs_depth import min_depth_table
+    from runners.suites.graphs import experiments, internalized
+    rows = [dict(task="connectivity", knobs=f"components=2;nodes={n}", view=v, metric="answer_acc", n_layer=d, mean=m)
+            for n, v, d, m in [(6, "pause:1x0", 1, 0.5), (6, "pause:1x0", 2, 1.0), (8, "direct", 2, 0.95),
+                               (8, "cot", 1, 1.0), (8, "pause:2x1", 1, 1.0), (12, "pause:4x0", 3, 0.5)]]
+    assert min_depth_table(pd.DataFrame(rows)) == [(6, 2, 2), (8, 2, 2), (12, None, 3)]
+    assert internalized(6) == "pause:1x0" and internalized(12) == "pause:4x0"
+    assert {r.view for r in experiments("full")["sanford_connectivity"]} == {"pause:1x0", "pause:2x0", "pause:4x0"}

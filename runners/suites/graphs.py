@@ -6,8 +6,10 @@ zhu_graphs            (Zhu et al. 2025; Hao et al. 2024) 2-layer models on the P
                       pause tokens pause:Dx1 (the equal-compute control), the last two through the
                       Coconut curriculum (stages 0..D, optimizer reset per stage, final stage longest).
                       Figure graphs_methods: answer accuracy by method, with the seed spread.
-sanford_connectivity  (Sanford et al. 2024) undirected connectivity (one cycle vs two), no CoT, a
-                      grid of depths x nodes; figure graphs_depth reads off the smallest depth whose
+sanford_connectivity  (Sanford et al. 2024) undirected connectivity (one cycle vs two), no CoT at
+                      test, a grid of depths x nodes, each model trained through stepwise
+                      internalization (view pause:Sx0: CoT first, one trace step dropped per
+                      curriculum stage, the last stage the direct view); figure graphs_depth reads off the smallest depth whose
                       mean answer_acc reaches 0.9 (paper_figs/fig_graphs_depth.THRESHOLD) against n,
                       with the log2(n) line. A grid rather than `depthbench min-depth`'s search, so
                       the figure reads every accuracy from the result CSV.
@@ -72,15 +74,32 @@ SIZES = {
     # the curriculum, stages split evenly, 3 seeds): some seeds leave chance (3 layers at 8 nodes, 3000
     # steps: 1.00 / 1.00 / 0.87; no 1-layer model did), most do not; the table is in the README
     # ("Graphs and continuous thought"). Not in `full` yet.
+    # connectivity: stepwise internalization (pause:Sx0 through the curriculum, stages split evenly,
+    # stage_mix conn_mix, optimizer reset per stage) since session 11: trained directly it sat at chance
+    # at every size and depth (above). H100 calibration 2026-11-24 (session 11; 3000 steps, 3 seeds,
+    # direct answer accuracy by seed; n 6 / 8 / 12): stage_mix 0.3 with reset: 1 layer 0.49-0.50 /
+    # 0.50-0.50 / 0.45-0.50; 2 layers 1.00 1.00 1.00 / 1.00 1.00 1.00 / 0.49-0.51; 3 layers
+    # 1.00 1.00 1.00 / 0.95 0.80 1.00 / 0.50-0.52. Without reset: 2 layers at 8 nodes 0.83-0.86. Without
+    # stage_mix (README table) the direct stage collapsed to chance on most seeds. At 12 nodes even
+    # stage 0 (the CoT, 600 steps of 5 stages) stayed at chance: the 12-node cells measure that
+    # budget, not a depth.
     "full": dict(d=128, h=4, pos="rope", steps=2000, batch=256, seeds=3, lr=1e-3, eval_size=1024,
                  stage_steps=300,
                  prosqa=dict(nodes=12, edges=16, distance=3), conn_nodes=[6, 8, 12], conn_depths=[1, 2, 3],
-                 conn_steps=1500),
+                 conn_steps=3000),
     "paper": dict(d=768, h=8, steps=20000, batch=256, seeds=3, lr=3e-4, eval_size=2048, stage_steps=2500,
                   prosqa=dict(nodes=24, edges=36, distance=4), conn_nodes=[8, 16, 32, 64],
                   conn_depths=[1, 2, 3, 4, 5, 6], conn_steps=20000),
 }
 ZHU_LAYERS = 2
+CONN_MIX = 0.3  # sanford_connectivity: chance of an earlier-stage row (see the full preset's comment)
+
+
+def internalized(nodes: int) -> str:
+    """The view that trains connectivity without CoT through stepwise internalization: pause:Sx0,
+    S the task's trace steps, so the curriculum's last stage is the direct view."""
+    from tasks import make_task
+    return f"pause:{make_task('connectivity', nodes=nodes, components=2).trace_shape()[0]}x0"
 
 
 def zhu_views(distance: int) -> list[str]:
@@ -101,8 +120,9 @@ def experiments(preset: str) -> dict[str, list[RunConfig]]:
                      staged if view.split(":")[0] in ("latent", "pause") else plain, seed=seed)
            for view in zhu_views(s["prosqa"]["distance"]) for seed in seeds]
     conn_train = TrainConfig(steps=s["conn_steps"], batch_size=s["batch"], lr=s["lr"], eval_size=s["eval_size"],
-                             log_every=max(1, s["conn_steps"] // 10))
-    sanford = [RunConfig("connectivity", {"nodes": n, "components": 2}, "direct",
+                             log_every=max(1, s["conn_steps"] // 10), latent_curriculum=True,
+                             stage_mix=CONN_MIX, reset_optimizer=True)
+    sanford = [RunConfig("connectivity", {"nodes": n, "components": 2}, internalized(n),
                          ModelConfig(n_layer=depth, d_model=s["d"], n_head=s["h"], pos=pos), conn_train, seed=seed)
                for n in s["conn_nodes"] for depth in s["conn_depths"] for seed in seeds]
     return {"zhu_graphs": zhu, "sanford_connectivity": sanford}
