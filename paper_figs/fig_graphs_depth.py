@@ -62,14 +62,16 @@ def draw(df, out: Path) -> list[Path]:
     for i, (n, g) in enumerate(rows.sort_values("n_layer").groupby("nodes")):
         ax2.errorbar(g["n_layer"], g["mean"], yerr=g["std"], marker="o", ms=3, capsize=2, color=f"C{i}", label=f"n={n}")
     ax2.axhline(THRESHOLD, color="k", lw=0.6, ls=":")
-    ax2.set(xlabel="layers", ylabel="answer accuracy", ylim=(0.4, 1.03), title="accuracy by depth and n")
+    how = ("no CoT at test; trained through stepwise internalization (pause:Sx0)"
+           if rows["view"].astype(str).str.startswith("pause").any() else "no CoT, trained directly")
+    ax2.set(xlabel="layers", ylabel="answer accuracy", ylim=(0.4, 1.03), title=f"accuracy by depth and n\n{how}")
     ax2.set_xticks(sorted(rows["n_layer"].unique()))
     ax2.legend(fontsize=7)
     for a in (ax, ax2):
         a.title.set_fontsize(8)
     fig.suptitle("Connectivity without CoT needs depth that grows with n (Sanford et al. 2024)\n" + subtitle(df),
                  fontsize=8)
-    fig.subplots_adjust(top=0.8, wspace=0.3)
+    fig.subplots_adjust(top=0.74, wspace=0.3)
     return [save(fig, out, "graphs_depth")]
 
 
