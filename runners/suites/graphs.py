@@ -78,8 +78,9 @@ SIZES = {
     # stage_mix conn_mix, optimizer reset per stage) since session 11: trained directly it sat at chance
     # at every size and depth (above). H100 calibration 2026-11-24 (session 11; 3000 steps, 3 seeds,
     # direct answer accuracy by seed; n 6 / 8 / 12): stage_mix 0.3 with reset: 1 layer 0.49-0.50 /
-    # 0.50-0.50 / 0.45-0.50; 2 layers 1.00 1.00 1.00 / 1.00 1.00 1.00 / 0.49-0.51; 3 layers
-    # 1.00 1.00 1.00 / 0.95 0.80 1.00 / 0.50-0.52. Without reset: 2 layers at 8 nodes 0.83-0.86. Without
+    # 0.50 / 0.45-0.50; 2 layers 1.00 1.00 1.00 / 1.00 1.00 1.00 / 0.48-0.51; 3 layers
+    # 1.00 1.00 1.00 / 0.95 0.80 1.00 / 0.49-0.52. Reference run at be3052c: 1 layer 0.50 / 0.49 /
+    # 0.49, 2 layers 1.00 / 0.91 / 0.50, 3 layers 1.00 / 1.00 / 0.50 (168 s for the family). Without reset: 2 layers at 8 nodes 0.83-0.86. Without
     # stage_mix (README table) the direct stage collapsed to chance on most seeds. At 12 nodes even
     # stage 0 (the CoT, 600 steps of 5 stages) stayed at chance: the 12-node cells measure that
     # budget, not a depth.
