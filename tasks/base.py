@@ -85,6 +85,7 @@ def parse_view(text: str):
         return Tagging()
     if head == "cot" and not rest:
         return CoT()
+    valid = "valid: direct, tagging, cot, latent:STAGExC, pause:STAGExC (pause:STAGEx0 drops steps)"
     if head in ("latent", "pause"):
         stage, _, c = rest.partition("x")
         try:
@@ -92,9 +93,11 @@ def parse_view(text: str):
         except ValueError:
             pass
         else:
-            return Latent(stage, c, pause=head == "pause")  # its own error for bad numbers
-    raise ValueError(f"unknown view {text!r}; valid: direct, tagging, cot, latent:STAGExC, pause:STAGExC "
-                     "(pause:STAGEx0 drops steps)")
+            try:
+                return Latent(stage, c, pause=head == "pause")
+            except ValueError as err:
+                raise ValueError(f"bad view {text!r}: {err}; {valid}") from None
+    raise ValueError(f"unknown view {text!r}; {valid}")
 
 
 def view_str(view) -> str:
