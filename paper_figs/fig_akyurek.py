@@ -61,7 +61,7 @@ def draw(df, out: Path) -> list[Path]:
             pts = [(d, table[(d, s)][0][name]) for d in depths if (d, s) in table and name in table[(d, s)][0]]
             if pts:
                 ax.plot(*zip(*pts), color=color, marker="o", ms=3, label=label)
-        ax.set(xscale="log", yscale="log", xlabel="layers", title=f"σ = {s:g}")
+        ax.set(yscale="log", xlabel="layers", title=f"σ = {s:g}")
         length_axis(ax, depths)
     axes[1].set_ylabel("mean (model − learner)² / d")
     axes[-1].legend(fontsize=7)  # the highest sigma: every learner is drawn there

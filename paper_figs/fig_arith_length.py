@@ -36,7 +36,7 @@ def draw(df, out: Path) -> list[Path]:
             ax.errorbar(g["x"].astype(int), g["mean"], yerr=g["std"], marker="o", ms=3, capsize=2,
                         color=plt.cm.Reds(shade) if view == "cot" else plt.cm.Blues(shade),
                         label=f"{depth} layer{'s' if depth > 1 else ''}")
-        ax.set(title=title, xlabel=XLABEL[knob], xscale="log", ylim=(-0.03, 1.03))
+        ax.set(title=title, xlabel=XLABEL[knob], ylim=(-0.03, 1.03))
         if not sub.empty:
             length_axis(ax, sub["x"].astype(int).unique())
             ax.minorticks_off()

@@ -34,7 +34,7 @@ def draw(df, out: Path) -> list[Path]:
         xs = [j + 0.8 * i / max(1, rows.groupby(["knobs", "train_steps"]).ngroups) for j in range(len(gains))]
         ax2.bar(xs, [v for _, v in gains], width=0.35, color=f"C{i}", label=label)
         ax2.set_xticks(range(len(gains)), [k for k, _ in gains])
-    ax.set(xlabel="depth (layers); width shrinks to keep the parameter count", xscale="log",
+    ax.set(xlabel="depth (layers); width shrinks to keep the parameter count",
            ylabel="answer accuracy, held-out combinations", ylim=(-0.03, 1.03))
     length_axis(ax, rows["n_layer"].unique())
     ax.legend(fontsize=6)

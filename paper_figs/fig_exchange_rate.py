@@ -97,7 +97,7 @@ def draw(df, out: Path) -> list[Path]:
             ax.axhline(level, color="k", lw=0.6, ls=":", label="chance")
         K = task_size(task, knobs)
         ax.set(title=f"{title}, K = {K} ({sub['n_seeds'].max()} seeds, {sub['train_steps'].max()} steps)",
-               xlabel="serial steps L", xscale="log", ylim=(-0.03, 1.03))
+               xlabel="serial steps L", ylim=(-0.03, 1.03))
         length_axis(ax, sub["L"].unique())
         ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2))
         ax.title.set_fontsize(8)

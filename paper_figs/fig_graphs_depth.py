@@ -54,9 +54,8 @@ def draw(df, out: Path) -> list[Path]:
             ax.annotate(f"> {tried}", (n, tried + 0.5), fontsize=6, color="C3", ha="center", va="bottom")
     grid = [2 ** (i / 4) for i in range(int(4 * math.log2(min(ns))), int(4 * math.log2(max(ns))) + 1)]
     ax.plot(grid, [math.log2(n) for n in grid], color="k", ls="--", lw=0.8, label="log2 n")
-    ax.set(xlabel="nodes n", ylabel="layers", xscale="log", title="depth needed (▲: none tried reached it)")
+    ax.set(xlabel="nodes n", ylabel="layers", title="depth needed (▲: none tried reached it)")
     length_axis(ax, ns)
-    ax.get_xaxis().set_minor_locator(plt.NullLocator())
     ax.set_ylim(0, max(top + 1, math.log2(max(ns))) + 0.5)
     ax.legend(fontsize=7)
     for i, (n, g) in enumerate(rows.sort_values("n_layer").groupby("nodes")):
