@@ -12,7 +12,7 @@ SUITE_VERSION = "v1"
 STAGE_TARGETS = ("rest", "next")
 # fields added after v1 froze, per part of the run, with their defaults: left out of a run's JSON
 # while at the default, so the ids of runs that existed before them stay valid
-LATER_FIELDS = {"train": {"stage_target": "rest", "compile": False}, "model": {"residual": "fp32"}}
+LATER_FIELDS = {"train": {"stage_target": "rest", "compile": False, "stage0_steps": 0}, "model": {"residual": "fp32"}}
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class TrainConfig:
     # Coconut curriculum, latent:SxC and pause:SxC views only (runners/curriculum.py)
     latent_curriculum: bool = False  # train stages 0..S in turn; stage s: s x C thoughts in place of s steps
     stage_steps: int = 0        # steps of each stage before the last; 0: `steps` split evenly over S + 1 stages
+    stage0_steps: int = 0       # steps of stage 0 (the discrete CoT); 0: as the other stages
     stage_mix: float = 0.0      # chance that an example is drawn at a uniformly random earlier stage
     reset_optimizer: bool = False  # a fresh AdamW per stage (zero moments, its own warm-up and cosine)
     stage_target: str = "rest"  # before the last stage, score "rest" (Coconut) or "next": one node of the next step (Zhu et al.)
@@ -40,8 +41,9 @@ class TrainConfig:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0 or self.weight_decay < 0 or not 0 <= self.warmup < 1 or self.grad_clip <= 0:
             raise ValueError(f"bad optimizer settings in {self}")
-        if self.stage_steps < 0 or not 0 <= self.stage_mix < 1:
-            raise ValueError(f"train.stage_steps must be >= 0 and train.stage_mix in [0, 1), got {self}")
+        if self.stage_steps < 0 or self.stage0_steps < 0 or not 0 <= self.stage_mix < 1:
+            raise ValueError(f"train.stage_steps and train.stage0_steps must be >= 0 and train.stage_mix in [0, 1), "
+                             f"got {self}")
         if self.stage_target not in STAGE_TARGETS:
             raise ValueError(f"train.stage_target={self.stage_target!r} is unknown; valid: {list(STAGE_TARGETS)}")
 

@@ -5,6 +5,8 @@ tokens), the remaining steps stay discrete CoT. Training goes through stages 0..
 run's view stage capped at the task's number of trace steps:
 - each stage before the last trains `stage_steps` steps (0: steps // (S + 1)); the last trains
   the rest, so the final stage can be given more (Coconut trains its last stage longest);
+  `stage0_steps` gives stage 0, the discrete CoT, its own length (Coconut starts from a model
+  trained on CoT for longer than a stage); the stages after it then share what is left;
 - with probability `stage_mix` an example is drawn at a uniformly random earlier stage (per
   example, as Coconut's `uniform_prob`), from the run's own stream;
 - with `reset_optimizer` each stage starts a fresh AdamW: zero moments and its own warm-up and
@@ -33,13 +35,19 @@ from tasks.base import IGNORE, PAD, Batch, Latent
 from tasks.rng import Rng
 
 
-def stage_starts(steps: int, n_stages: int, stage_steps: int = 0) -> list[int]:
-    """First step of each stage: stages 0..n-2 get stage_steps (0: steps // n), the last the rest."""
-    per = stage_steps or steps // n_stages
-    if per < 1 or per * (n_stages - 1) >= steps:
+def stage_starts(steps: int, n_stages: int, stage_steps: int = 0, stage0_steps: int = 0) -> list[int]:
+    """First step of each stage: stage 0 gets stage0_steps, stages 1..n-2 stage_steps (either 0: an
+    even share of the steps, after stage 0's where it is set), the last the rest."""
+    if stage0_steps and n_stages > 1:
+        per = stage_steps or (steps - stage0_steps) // (n_stages - 1)
+        first = stage0_steps
+    else:
+        per = first = stage_steps or steps // n_stages
+    if n_stages > 1 and (min(per, first) < 1 or first + per * (n_stages - 2) >= steps):
         raise ValueError(f"train.steps={steps} leaves no steps for the last of {n_stages} curriculum stages "
-                         f"(stage_steps={stage_steps}); raise steps or lower stage_steps")
-    return [s * per for s in range(n_stages)]
+                         f"(stage_steps={stage_steps}, stage0_steps={stage0_steps}); raise steps or lower "
+                         f"stage_steps or stage0_steps")
+    return [0] + [first + s * per for s in range(n_stages - 1)]
 
 
 def stage_at(starts: list[int], step: int) -> int:
@@ -147,7 +155,7 @@ class CurriculumTrainer(Trainer):
     def __init__(self, runs, device):
         super().__init__(runs, device)
         tc = runs[0].train
-        self.starts = stage_starts(tc.steps, self.final_stage + 1, tc.stage_steps)
+        self.starts = stage_starts(tc.steps, self.final_stage + 1, tc.stage_steps, tc.stage0_steps)
         self.data = CurriculumStream(self.tasks, self.views, self.starts, [Rng(r.seed).fork("train") for r in runs],
                                      [Rng(r.seed).fork("stage") for r in runs], tc.batch_size, self.seq_len,
                                      tc.stage_mix, self.device,

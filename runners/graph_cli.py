@@ -36,6 +36,7 @@ def add_curriculum_args(p) -> None:
     # not --curriculum: that is a knob of several tasks (a length curriculum)
     p.add_argument("--latent-curriculum", action="store_true", help="latent/pause views: train stages 0..S in turn")
     p.add_argument("--stage-steps", type=int, default=0, help="steps per stage before the last (0: split evenly)")
+    p.add_argument("--stage0-steps", type=int, default=0, help="steps of stage 0, the discrete CoT (0: as the others)")
     p.add_argument("--stage-mix", type=float, default=0.0, help="chance of an example at an earlier stage")
     p.add_argument("--reset-optimizer", action="store_true", help="a fresh AdamW at each stage")
     p.add_argument("--stage-target", default="rest", choices=list(STAGE_TARGETS),
@@ -44,7 +45,8 @@ def add_curriculum_args(p) -> None:
 
 
 def curriculum_fields(args) -> dict:
-    return {"latent_curriculum": args.latent_curriculum, "stage_steps": args.stage_steps, "stage_mix": args.stage_mix,
+    return {"latent_curriculum": args.latent_curriculum, "stage_steps": args.stage_steps,
+            "stage0_steps": args.stage0_steps, "stage_mix": args.stage_mix,
             "reset_optimizer": args.reset_optimizer, "stage_target": args.stage_target}
 
 

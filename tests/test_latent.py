@@ -152,6 +152,24 @@ def test_stage_schedule():
         TrainConfig(stage_mix=1.0)
 
 
+def test_stage0_steps():
+    """stage0_steps lengthens stage 0 (the CoT); the later stages share the rest, the last gets the remainder."""
+    assert stage_starts(100, 3, 0, 50) == [0, 50, 75] and stage_starts(100, 3, 10, 50) == [0, 50, 60]
+    assert stage_starts(4000, 5, 0, 1500) == [0, 1500, 2125, 2750, 3375]
+    assert stage_starts(100, 1, 0, 50) == [0]
+    with pytest.raises(ValueError, match="stage0_steps=100"):
+        stage_starts(100, 3, 0, 100)
+    with pytest.raises(ValueError, match="stage0_steps"):
+        TrainConfig(stage0_steps=-1)
+    runs = _runs([0], steps=24, stage0_steps=12, reset_optimizer=True)
+    assert "stage0_steps" in runs[0].to_dict()["train"]
+    assert "stage0_steps" not in _runs([0], steps=24)[0].to_dict()["train"]  # old run ids stay
+    tr = CurriculumTrainer(runs, "cpu")
+    assert tr.starts[:2] == [0, 12]
+    tr.train()
+    assert [row["step"] for row in tr.stage_log[0]][:1] == [12]
+
+
 @pytest.mark.parametrize("view,filler,c", [("latent:2x3", LAT, 3), ("pause:2x1", PAUSE, 1)])
 def test_stream_follows_the_stages(view, filler, c):
     # 3 stages of 16 steps (one data chunk each): thoughts per row = stage * c; mixing draws earlier stages
@@ -282,10 +300,11 @@ def test_cli_run_curriculum_flags_leave_the_knob_alone(tmp_path, capsys):
     small = ["--n-layer", "1", "--d-model", "16", "--n-head", "2", "--steps", "4", "--batch-size", "4",
              "--eval-size", "8", "--device", "cpu", "--root", str(tmp_path)]
     assert main(["run", "prosqa", "--nodes", "8", "--edges", "8", "--distance", "2", "--view", "pause:2x1",
-                 "--latent-curriculum", "--stage-steps", "1", "--reset-optimizer", *small]) == 0
+                 "--latent-curriculum", "--stage-steps", "1", "--stage0-steps", "2", "--reset-optimizer", *small]) == 0
     run_id = json.loads(capsys.readouterr().out.splitlines()[0])["run_id"]
     train = json.loads((tmp_path / run_id / "config.json").read_text())["train"]
     assert train["latent_curriculum"] and train["stage_steps"] == 1 and train["reset_optimizer"]
+    assert train["stage0_steps"] == 2
     assert main(["run", "s5", "--length", "4", "--curriculum", "true", *small]) == 0
     run_id = json.loads(capsys.readouterr().out.splitlines()[0])["run_id"]
     cfg = json.loads((tmp_path / run_id / "config.json").read_text())
