@@ -68,7 +68,7 @@ def draw(df, out: Path) -> list[Path]:
     ax2.legend(fontsize=7)
     for a in (ax, ax2):
         a.title.set_fontsize(8)
-    fig.suptitle("Connectivity without CoT needs depth that grows with n (Sanford et al. 2024)\n" + subtitle(df),
+    fig.suptitle("Does connectivity without CoT need depth that grows with n? (Sanford et al. 2024)\n" + subtitle(df),
                  fontsize=8)
     fig.subplots_adjust(top=0.74, wspace=0.3)
     return [save(fig, out, "graphs_depth")]

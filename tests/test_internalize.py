@@ -93,4 +93,7 @@ def test_min_depth_reads_internalized_rows_only():
                                (8, "cot", 1, 1.0), (8, "pause:2x1", 1, 1.0), (12, "pause:4x0", 3, 0.5)]]
     assert min_depth_table(pd.DataFrame(rows)) == [(6, 2, 2), (8, 2, 2), (12, None, 3)]
     assert internalized(6) == "pause:1x0" and internalized(12) == "pause:4x0"
-    assert {r.view for r in experiments("full")["sanford_connectivity"]} == {"pause:1x0", "pause:2x0", "pause:4x0"}
+    full = experiments("full")["sanford_connectivity"]
+    assert {r.view for r in full} == {"pause:1x0", "pause:2x0", "pause:3x0"}
+    # n 10's CoT stage gets its own 1500 steps (stage0_steps); the others split their steps evenly
+    assert {dict(r.knobs)["nodes"]: r.train.stage0_steps for r in full} == {6: 0, 8: 0, 10: 1500}

@@ -7,7 +7,7 @@ zhu_graphs            (Zhu et al. 2025; Hao et al. 2024) 2-layer models on the P
                       Coconut curriculum (stages 0..D, optimizer reset per stage, final stage longest).
                       Figure graphs_methods: answer accuracy by method, with the seed spread.
 sanford_connectivity  (Sanford et al. 2024) undirected connectivity (one cycle vs two), no CoT at
-                      test, a grid of depths x nodes, each model trained through stepwise
+                      test, depths x nodes (depths per n), each model trained through stepwise
                       internalization (view pause:Sx0: CoT first, one trace step dropped per
                       curriculum stage, the last stage the direct view); figure graphs_depth reads off the smallest depth whose
                       mean answer_acc reaches 0.9 (paper_figs/fig_graphs_depth.THRESHOLD) against n,
@@ -27,7 +27,8 @@ from runners.config import RunConfig, TrainConfig
 SIZES = {
     # prosqa: knobs of the Zhu task; stage_steps: steps of each curriculum stage before the last
     "smoke": dict(d=32, h=2, steps=60, batch=32, seeds=2, lr=3e-3, eval_size=128, stage_steps=10,
-                  prosqa=dict(nodes=8, edges=10, distance=2), conn_nodes=[8, 12], conn_depths=[1, 2], conn_steps=60),
+                  prosqa=dict(nodes=8, edges=10, distance=2),
+                  conn={8: dict(steps=60, depths=[1, 2]), 12: dict(steps=60, depths=[1, 2])}),
     # full: sized to the H100 reference timings (0.045-0.055 ms per layer x token per step for a
     # stack of 3 at d 128): zhu ~47 s of steps (latent ~2x a token step), sanford ~45 s, plus ~3-4 s
     # per group (13 groups) of set-up, graph capture and evaluation: ~140 s. The former size
@@ -84,13 +85,30 @@ SIZES = {
     # stage_mix (README table) the direct stage collapsed to chance on most seeds. At 12 nodes even
     # stage 0 (the CoT, 600 steps of 5 stages) stayed at chance: the 12-node cells measure that
     # budget, not a depth.
+    # conn: per n, the steps, stage0_steps (the CoT stage's own length; 0: an even share) and depths.
+    # H100 calibration 2026-11-24 (session 12; stage_mix 0.3, reset, 3 seeds, the GPU shared by three
+    # sweeps; direct answer accuracy by seed, with stage 0's CoT answer accuracy where it matters):
+    # n 6, 1500 steps: 1 layer 0.51 0.49 0.48, 2 and 3 layers 1.00 x3 (as at 3000). n 8, 2000 steps,
+    # stage0 800: 2 layers 0.96 0.83 0.98, 3 layers 0.50 0.82 1.00 (worse than 3000). n 10, 3000 steps,
+    # stages even (750): every depth at chance, stage 0 too; stage0 1500: 1 layer chance; 2 layers
+    # 0.94 / 0.52 / 0.51 (stage 0 1.00 / 0.55 / 0.50); 3 layers 0.49 / 0.91 / 0.93 (stage 0 1.00 x3; the
+    # first collapsed when the second step was dropped). n 12, stage0 1500 of 3000 or 4000: stage 0 at
+    # chance at 2-4 layers (direct 0.69-0.77 at 4 layers, 4000 steps); stage0 3500 of 5000 (3 layers):
+    # stage 0 1.00 x3, then 0.78-0.96 after one step dropped, direct 0.70 / 0.50 / 0.52. n 16 (3-4 layers,
+    # 5000 steps, stage0 2000): chance throughout. So the CoT's own learning time grows with n (under 750
+    # steps at n 6, about 1000 at 8, about 1500 at 10, 1500-3500 at 12), and every seed that learned it at
+    # n 10 reached 0.91-0.94 without CoT at 2 or 3 layers, except one that collapsed. `full` trades n 12
+    # (every cell at chance, CoT included, in the be3052c reference run) for n 10 with a 1500-step stage 0,
+    # and gives n 6 1500 steps, so the family fits its 150 s; 1 layer is left out at n 10 (no 1-layer run
+    # learned even the CoT at any n).
     "full": dict(d=128, h=4, pos="rope", steps=2000, batch=256, seeds=3, lr=1e-3, eval_size=1024,
                  stage_steps=300,
-                 prosqa=dict(nodes=12, edges=16, distance=3), conn_nodes=[6, 8, 12], conn_depths=[1, 2, 3],
-                 conn_steps=3000),
+                 prosqa=dict(nodes=12, edges=16, distance=3),
+                 conn={6: dict(steps=1500, depths=[1, 2, 3]), 8: dict(steps=3000, depths=[1, 2, 3]),
+                       10: dict(steps=3000, stage0=1500, depths=[2, 3])}),
     "paper": dict(d=768, h=8, steps=20000, batch=256, seeds=3, lr=3e-4, eval_size=2048, stage_steps=2500,
-                  prosqa=dict(nodes=24, edges=36, distance=4), conn_nodes=[8, 16, 32, 64],
-                  conn_depths=[1, 2, 3, 4, 5, 6], conn_steps=20000),
+                  prosqa=dict(nodes=24, edges=36, distance=4),
+                  conn={n: dict(steps=20000, depths=[1, 2, 3, 4, 5, 6]) for n in (8, 16, 32, 64)}),
 }
 ZHU_LAYERS = 2
 CONN_MIX = 0.3  # sanford_connectivity: chance of an earlier-stage row (see the full preset's comment)
@@ -101,6 +119,13 @@ def internalized(nodes: int) -> str:
     S the task's trace steps, so the curriculum's last stage is the direct view."""
     from tasks import make_task
     return f"pause:{make_task('connectivity', nodes=nodes, components=2).trace_shape()[0]}x0"
+
+
+def conn_train(s: dict, c: dict) -> TrainConfig:
+    """The training of one connectivity size: stepwise internalization (CONN_MIX, optimizer reset)."""
+    return TrainConfig(steps=c["steps"], batch_size=s["batch"], lr=s["lr"], eval_size=s["eval_size"],
+                       log_every=max(1, c["steps"] // 10), latent_curriculum=True, stage0_steps=c.get("stage0", 0),
+                       stage_mix=CONN_MIX, reset_optimizer=True)
 
 
 def zhu_views(distance: int) -> list[str]:
@@ -120,12 +145,9 @@ def experiments(preset: str) -> dict[str, list[RunConfig]]:
     zhu = [RunConfig("prosqa", zhu_knobs, view, ModelConfig(n_layer=ZHU_LAYERS, d_model=s["d"], n_head=s["h"], pos=pos),
                      staged if view.split(":")[0] in ("latent", "pause") else plain, seed=seed)
            for view in zhu_views(s["prosqa"]["distance"]) for seed in seeds]
-    conn_train = TrainConfig(steps=s["conn_steps"], batch_size=s["batch"], lr=s["lr"], eval_size=s["eval_size"],
-                             log_every=max(1, s["conn_steps"] // 10), latent_curriculum=True,
-                             stage_mix=CONN_MIX, reset_optimizer=True)
     sanford = [RunConfig("connectivity", {"nodes": n, "components": 2}, internalized(n),
-                         ModelConfig(n_layer=depth, d_model=s["d"], n_head=s["h"], pos=pos), conn_train, seed=seed)
-               for n in s["conn_nodes"] for depth in s["conn_depths"] for seed in seeds]
+                         ModelConfig(n_layer=depth, d_model=s["d"], n_head=s["h"], pos=pos), conn_train(s, c), seed=seed)
+               for n, c in s["conn"].items() for depth in c["depths"] for seed in seeds]
     return {"zhu_graphs": zhu, "sanford_connectivity": sanford}
 
 
