@@ -52,7 +52,7 @@ def draw(df, out: Path) -> list[Path]:
         if d is None:  # no depth tried reached the threshold
             ax.scatter([n], [tried + 0.5], marker="^", color="C3")
             ax.annotate(f"> {tried}", (n, tried + 0.5), fontsize=6, color="C3", ha="center", va="bottom")
-    grid = [2 ** (i / 4) for i in range(int(4 * math.log2(min(ns))), int(4 * math.log2(max(ns))) + 1)]
+    grid = [2 ** (i / 4) for i in range(int(4 * math.log2(min(ns))), int(4 * math.log2(max(ns))) + 1)] + [max(ns)]
     ax.plot(grid, [math.log2(n) for n in grid], color="k", ls="--", lw=0.8, label="log2 n")
     ax.set(xlabel="nodes n", ylabel="layers", title="depth needed (▲: none tried reached it)")
     length_axis(ax, ns)

@@ -74,7 +74,7 @@ answer's marginal, so direct accuracy rising with depth is not in reach of a min
 Session 11 (H100): rotary positions (lr 1e-3, 1200 steps, seeds 0-5, the GPU shared with another
 sweep) failed every seed, 0.000-0.003, first errors in the first segments of the trace; the
 reference run at bbec9ae (unchanged configuration) gave 0.990 / 0.992 / 0.995 (sorted), the one at be3052c
-0.026 / 0.938 / 0.980: a failed seed again.
+0.026 / 0.938 / 0.980: a failed seed again; the one at 82e71e6 0.104 / 0.621 / 0.994: two.
 
 Iterated squaring draws its modulus per example (tasks/arithmetic.py: at one fixed p it
 is a lookup of r, for direct and CoT alike); CVP is where depth and CoT should separate.

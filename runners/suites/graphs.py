@@ -85,14 +85,19 @@ SIZES = {
     # stage_mix (README table) the direct stage collapsed to chance on most seeds. At 12 nodes even
     # stage 0 (the CoT, 600 steps of 5 stages) stayed at chance: the 12-node cells measure that
     # budget, not a depth.
+    # H100 calibration 2026-11-24 (session 12; 3 seeds; the connectivity recipe on ProsQA): latent:3x1 and
+    # pause:3x1 with stage_mix 0.3, reset per stage and a 2000-step CoT stage 0 (stage0_steps) of 4500
+    # steps: continuous thought 0.50 / 0.48 / 0.51 (stage 0 0.44 / 0.83 / 0.58), pause 0.49 / 0.48 / 0.49
+    # (stage 0 0.83 / 0.65 / 0.86): stage 1 fell to 0.41-0.53 on every seed, as without the recipe.
+    # Reference run at 82e71e6: discrete CoT 0.85, the other three 0.49-0.51 (graphs 137 s).
     # conn: per n, the steps, stage0_steps (the CoT stage's own length; 0: an even share) and depths.
     # H100 calibration 2026-11-24 (session 12; stage_mix 0.3, reset, 3 seeds, the GPU shared by three
     # sweeps; direct answer accuracy by seed, with stage 0's CoT answer accuracy where it matters):
     # n 6, 1500 steps: 1 layer 0.51 0.49 0.48, 2 and 3 layers 1.00 x3 (as at 3000). n 8, 2000 steps,
     # stage0 800: 2 layers 0.96 0.83 0.98, 3 layers 0.50 0.82 1.00 (worse than 3000). n 10, 3000 steps,
     # stages even (750): every depth at chance, stage 0 too; stage0 1500: 1 layer chance; 2 layers
-    # 0.94 / 0.52 / 0.51 (stage 0 1.00 / 0.55 / 0.50); 3 layers 0.49 / 0.91 / 0.93 (stage 0 1.00 x3; the
-    # first collapsed when the second step was dropped). n 12, stage0 1500 of 3000 or 4000: stage 0 at
+    # 0.94 / 0.52 / 0.51 (stage 0 1.00 / 0.50 / 0.55); 3 layers 0.49 / 0.93 / 0.91 (stage 0 1.00 / 1.00 / 0.99;
+    # the first collapsed when the second step was dropped). n 12, stage0 1500 of 3000 or 4000: stage 0 at
     # chance at 2-4 layers (direct 0.69-0.77 at 4 layers, 4000 steps); stage0 3500 of 5000 (3 layers):
     # stage 0 1.00 x3, then 0.78-0.96 after one step dropped, direct 0.70 / 0.50 / 0.52. n 16 (3-4 layers,
     # 5000 steps, stage0 2000): chance throughout. So the CoT's own learning time grows with n (under 750
