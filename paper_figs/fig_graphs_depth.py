@@ -1,7 +1,9 @@
 """Sanford et al. 2024: the smallest depth at which a transformer without CoT decides
 undirected connectivity (one cycle or two) with mean answer accuracy >= THRESHOLD, against the
 number of nodes n, next to the log2(n) of the theory (depth O(log n) suffices and is needed).
-Left: the depth needed; right: the accuracies it was read from."""
+Left: the depth needed; right: the accuracies it was read from. An n that no depth reached is
+drawn grey with a "?" where its deepest cell does not show a depth limit (`why_not_a_failure`:
+a seed reached the threshold, or the curriculum never learned the CoT stage)."""
 from __future__ import annotations
 
 import math
@@ -18,13 +20,52 @@ THRESHOLD = 0.9  # mean answer_acc over seeds; chance is 0.5 (yes/no, balanced)
 NO_COT = r"direct|pause:\d+x0"  # answered without CoT: trained so, or through stepwise internalization
 
 
-def connectivity_rows(df):
-    """Connectivity answer accuracy of models that answer without CoT: the direct view, or
-    `pause:Sx0` (stepwise internalization, whose final stage is the direct view token for token)."""
+def connectivity_rows(df, metric: str = "answer_acc"):
+    """Connectivity rows (answer accuracy unless `metric` says) of models that answer without CoT:
+    the direct view, or `pause:Sx0` (stepwise internalization, whose final stage is the direct view
+    token for token)."""
     rows = df[(df["task"] == "connectivity") & df["view"].astype(str).str.fullmatch(NO_COT)
-              & (df["metric"] == "answer_acc")].copy()
+              & (df["metric"] == metric)].copy()
     rows["nodes"] = rows["knobs"].map(lambda k: int(re.search(r"(?:^|;)nodes=(\d+)", k).group(1)))
     return rows
+
+
+def _cell(df, n: int, depth: int, metric: str):
+    rows = connectivity_rows(df, metric)
+    at = rows[(rows["nodes"] == n) & (rows["n_layer"] == depth)]
+    return at.iloc[0] if len(at) else None
+
+
+def why_not_a_failure(df, n: int, depth: int) -> str | None:
+    """None where `depth` clearly fails at n: its best seed under THRESHOLD and, for a curriculum
+    run (pause:Sx0), its CoT stage learned (mean `stage0_answer_acc` >= THRESHOLD). Otherwise why
+    the cell does not show a depth limit: a seed reached the threshold (optimization, not depth,
+    failed the others), or the curriculum never learned the CoT (or the CSV does not record it)."""
+    acc = _cell(df, n, depth, "answer_acc")
+    if acc["max"] >= THRESHOLD:
+        return f"a seed reached {acc['max']:.2f} at {depth} layers"
+    if str(acc["view"]).startswith("pause"):
+        cot = _cell(df, n, depth, "stage0_answer_acc")
+        if cot is None:
+            return f"the CoT stage at {depth} layers is not recorded"
+        if cot["mean"] < THRESHOLD:
+            return f"the CoT stage at {depth} layers reached only {cot['mean']:.2f}"
+    return None
+
+
+def unverified(df) -> dict[int, str]:
+    """The n whose rise in min depth over the smaller n before it rests on a cell that does not
+    show a depth limit (why_not_a_failure of the depth just below, or of the deepest tried when
+    none reached THRESHOLD): n -> why."""
+    out, prev = {}, None
+    for n, d, top in min_depth_table(df):
+        keyed = d if d is not None else top + 1
+        if prev is not None and keyed > prev:
+            why = why_not_a_failure(df, n, keyed - 1)
+            if why:
+                out[n] = why
+        prev = keyed
+    return out
 
 
 def min_depth_table(df) -> list[tuple[int, int | None, int]]:
@@ -48,13 +89,17 @@ def draw(df, out: Path) -> list[Path]:
     found = [(n, d) for n, d, _ in table if d is not None]
     if found:
         ax.plot(*zip(*found), marker="o", color="C0", label=f"min depth (mean acc ≥ {THRESHOLD})")
+    unsure = unverified(df)
     for n, d, tried in table:
-        if d is None:  # no depth tried reached the threshold
-            ax.scatter([n], [tried + 0.5], marker="^", color="C3")
-            ax.annotate(f"> {tried}", (n, tried + 0.5), fontsize=6, color="C3", ha="center", va="bottom")
+        if d is None:  # no depth tried reached the threshold; grey where the CoT stage failed too
+            color = "0.6" if n in unsure else "C3"
+            ax.scatter([n], [tried + 0.5], marker="^", color=color)
+            ax.annotate(f"> {tried}" + ("?" if n in unsure else ""), (n, tried + 0.5), fontsize=6, color=color,
+                        ha="center", va="bottom")
     grid = [2 ** (i / 4) for i in range(int(4 * math.log2(min(ns))), int(4 * math.log2(max(ns))) + 1)] + [max(ns)]
     ax.plot(grid, [math.log2(n) for n in grid], color="k", ls="--", lw=0.8, label="log2 n")
-    ax.set(xlabel="nodes n", ylabel="layers", title="depth needed (▲: none tried reached it)")
+    ax.set(xlabel="nodes n", ylabel="layers", title="depth needed (▲: none tried reached it;\n"
+           "grey ▲?: a seed reached it, or its CoT stage was not learned)" if unsure else "depth needed (▲: none tried reached it)")
     length_axis(ax, ns)
     ax.set_ylim(0, max(top + 1, math.log2(max(ns))) + 0.5)
     ax.legend(fontsize=7)

@@ -12,7 +12,7 @@ from runners.config import SUITE_VERSION, RunConfig
 from runners.records import read_final
 from runners.results_csv import COLUMNS, format_knobs
 
-METRICS = ("answer_acc", "token_acc", "loss")
+METRICS = ("answer_acc", "token_acc", "loss", "stage0_answer_acc")  # the last: curriculum runs only
 METRIC_PREFIXES = ("nmse", "dist_")  # regression: nmse, nmse@k=05, ..., dist_ols, ...
 
 

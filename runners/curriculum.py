@@ -50,6 +50,14 @@ def stage_starts(steps: int, n_stages: int, stage_steps: int = 0, stage0_steps: 
     return [0] + [first + s * per for s in range(n_stages - 1)]
 
 
+def stage0_metrics(rows: list[dict]) -> dict:
+    """A run's `stage0_answer_acc`: answer accuracy at the end of stage 0, the discrete CoT, before
+    any step is dropped (from its stage rows; {} without one). Kept in final.json, so a result CSV
+    tells a curriculum whose CoT was never learned from one whose later stages failed."""
+    first = next((r for r in rows if r.get("stage") == 0 and "answer_acc" in r), None)
+    return {"stage0_answer_acc": first["answer_acc"]} if first else {}
+
+
 def stage_at(starts: list[int], step: int) -> int:
     return bisect.bisect_right(starts, step) - 1
 

@@ -416,6 +416,9 @@ def train_group(runs: list[RunConfig], device="cpu", root=None, progress=None) -
     if root is not None and os.environ.get("DEPTHBENCH_SAVE_MODEL") == "1":  # opt-in weights for `depthbench eval`
         from runners.checkpoint import save_models
         save_models(trainer.model, runs, root)
+    if hasattr(trainer, "stage_log"):  # a curriculum: stage 0's answer accuracy goes in the record too
+        from runners.curriculum import stage0_metrics
+        metrics = [{**met, **stage0_metrics(rows)} for met, rows in zip(metrics, trainer.stage_log)]
     records = []
     for run, met, log in zip(runs, metrics, logs):
         rec = {"run_id": run.run_id, "config": run.to_dict(), "metrics": {**met, "loss": log[-1]["loss"]},

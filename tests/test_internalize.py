@@ -97,3 +97,71 @@ def test_min_depth_reads_internalized_rows_only():
     assert {r.view for r in full} == {"pause:1x0", "pause:2x0", "pause:3x0"}
     # n 10's CoT stage gets its own 1500 steps (stage0_steps); the others split their steps evenly
     assert {dict(r.knobs)["nodes"]: r.train.stage0_steps for r in full} == {6: 0, 8: 0, 10: 1500}
+
+
+def test_stage0_answer_acc_reaches_the_result_csv(tmp_path):
+    """A curriculum run's record keeps stage 0's answer accuracy (its stage row's value), and the
+    result CSV aggregates it; a run without a curriculum has none."""
+    from runners.aggregate import aggregate
+    from runners.curriculum import stage0_metrics
+    from runners.train import train_group
+    assert stage0_metrics([{"step": 4, "stage": 0, "answer_acc": 0.75}, {"step": 8, "stage": 1, "answer_acc": 0.5}]) \
+        == {"stage0_answer_acc": 0.75}
+    assert stage0_metrics([{"step": 4, "stage": 0, "next_acc": 0.2}]) == {} and stage0_metrics([]) == {}
+    tc = TrainConfig(steps=8, batch_size=8, lr=3e-3, eval_size=16, log_every=4, latent_curriculum=True, stage_steps=4)
+    runs = [RunConfig("connectivity", dict(nodes=6, components=2), "pause:1x0", ModelConfig(1, 32, 4), tc, seed=s)
+            for s in (0, 1)]
+    recs = train_group(runs, "cpu", tmp_path)
+    for run, rec in zip(runs, recs):
+        rows = [json.loads(line) for line in (run_dir(tmp_path, run.run_id) / "metrics.jsonl").open()]
+        assert rec["metrics"]["stage0_answer_acc"] == [r for r in rows if r.get("stage") == 0][0]["answer_acc"]
+    direct = [RunConfig("connectivity", dict(nodes=6, components=2), "direct", ModelConfig(1, 32, 4),
+                        TrainConfig(steps=4, batch_size=8, eval_size=16, log_every=4), seed=0)]
+    assert "stage0_answer_acc" not in train_group(direct, "cpu", tmp_path)[0]["metrics"]
+    df = aggregate(runs + direct, tmp_path)
+    got = df[df["metric"] == "stage0_answer_acc"]
+    assert list(got["view"]) == ["pause:1x0"]
+    assert got["mean"].iloc[0] == pytest.approx(sum(r["metrics"]["stage0_answer_acc"] for r in recs) / 2)
+
+
+def _conn_rows(cells):
+    """(n, S, depth, metric, mean[, max]) -> result-CSV rows of connectivity through pause:Sx0."""
+    return [dict(task="connectivity", knobs=f"components=2;nodes={c[0]}", view=f"pause:{c[1]}x0", metric=c[3],
+                 n_layer=c[2], mean=c[4], max=c[5] if len(c) > 5 else c[4], std=0.0) for c in cells]
+
+
+def test_must_show_counts_only_clean_failures_as_depth_limits():
+    """min depth 'grows' only where the failing cell below the new min depth is a clean failure:
+    every seed under the threshold, and its curriculum's CoT stage learned."""
+    import pandas as pd
+
+    from paper_figs.fig_graphs_depth import unverified
+    from runners.suites.graphs import must_show
+    base = [(6, 1, 1, "answer_acc", 0.5), (6, 1, 2, "answer_acc", 1.0), (10, 3, 2, "answer_acc", 0.5),
+            (10, 3, 3, "answer_acc", 0.6, 0.7)]
+    check = lambda cells: [l for l in must_show(pd.DataFrame(_conn_rows(cells)).assign(wall_s=1.0))
+                           if "min depth" in l][0]
+    assert unverified(pd.DataFrame(_conn_rows(base))) == {10: "the CoT stage at 3 layers is not recorded"}
+    assert check(base).startswith("FAIL") and "n=10: the CoT stage at 3 layers is not recorded" in check(base)
+    low = base + [(10, 3, 3, "stage0_answer_acc", 0.55), (10, 3, 2, "stage0_answer_acc", 1.0)]
+    assert check(low).startswith("FAIL") and "reached only 0.55" in check(low)
+    learned = base + [(10, 3, 3, "stage0_answer_acc", 0.97), (10, 3, 2, "stage0_answer_acc", 0.5)]
+    assert unverified(pd.DataFrame(_conn_rows(learned))) == {}
+    assert check(learned).startswith("PASS") and "not shown" not in check(learned)
+    lucky = [c if c[:3] != (10, 3, 3) or c[3] != "answer_acc" else (10, 3, 3, "answer_acc", 0.65, 0.94) for c in learned]
+    assert check(lucky).startswith("FAIL") and "a seed reached 0.94 at 3 layers" in check(lucky)
+    # a rise to a depth that was reached: the cell just below it must fail cleanly
+    found = [(6, 1, 1, "answer_acc", 0.5), (6, 1, 2, "answer_acc", 1.0), (10, 3, 2, "answer_acc", 0.5),
+             (10, 3, 3, "answer_acc", 0.95), (10, 3, 2, "stage0_answer_acc", 0.4)]
+    assert unverified(pd.DataFrame(_conn_rows(found))) == {10: "the CoT stage at 2 layers reached only 0.40"}
+
+
+def test_graphs_depth_draws_an_unverified_cell(tmp_path):
+    import pandas as pd
+
+    from paper_figs.fig_graphs_depth import draw
+    df = pd.DataFrame(_conn_rows([(6, 1, 1, "answer_acc", 0.5), (6, 1, 2, "answer_acc", 1.0),
+                                  (10, 3, 3, "answer_acc", 0.6), (10, 3, 3, "stage0_answer_acc", 0.5)]))
+    df = df.assign(suite_version="v1", device="cpu", git_sha="test")
+    [path] = draw(df, tmp_path)
+    assert path.exists() and path.stat().st_size > 0

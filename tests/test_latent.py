@@ -260,7 +260,8 @@ def _result_rows():
                  mean=m, std=0.02, min=m - 0.03, max=min(1.0, m + 0.03))
             for v, m in [("direct", 0.52), ("cot", 0.7), ("latent:4x1", 0.96), ("pause:4x1", 0.55)]]
     rows += [dict(base, task="connectivity", knobs=f"components=2;nodes={n}", view="direct", n_layer=d,
-                  mean=0.95 if d >= need else 0.6, std=0.01, min=0.5, max=0.97)
+                  mean=0.95 if d >= need else 0.6, std=0.01, min=0.93 if d >= need else 0.5,
+                  max=0.97 if d >= need else 0.65)
              for n, need in [(8, 2), (16, 3), (32, 9)] for d in (1, 2, 3, 4)]
     return pd.DataFrame(rows, columns=COLUMNS)
 

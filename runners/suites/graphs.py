@@ -158,7 +158,7 @@ def experiments(preset: str) -> dict[str, list[RunConfig]]:
 
 def must_show(df) -> list[str]:
     """The issue's must-show, checked on a result CSV (DataFrame): lines 'PASS ...' / 'FAIL ...'."""
-    from paper_figs.fig_graphs_depth import min_depth_table
+    from paper_figs.fig_graphs_depth import min_depth_table, unverified
     from paper_figs.fig_graphs_methods import method_rows
     lines = []
     acc = method_rows(df)
@@ -177,9 +177,12 @@ def must_show(df) -> list[str]:
         need = [d for _, d, _ in table]
         shown = ", ".join(f"n={n}: {d if d is not None else f'>{top}'}" for n, d, top in table)
         keyed = [d if d is not None else top + 1 for _, d, top in table]
-        grows = all(a <= b for a, b in zip(keyed, keyed[1:])) and keyed[-1] > keyed[0]
+        unsure = unverified(df)  # a rise that rests on a cell showing no depth limit
+        grows = all(a <= b for a, b in zip(keyed, keyed[1:])) and keyed[-1] > keyed[0] and not unsure
+        why = "; ".join(f"n={n}: {reason}" for n, reason in unsure.items())
         lines.append(f"{'PASS' if grows else 'FAIL'} min depth for connectivity grows with n: {shown}"
-                     + ("" if all(d is not None for d in need) else " (>k: no depth tried reached it)"))
+                     + ("" if all(d is not None for d in need) else " (>k: no depth tried reached it)")
+                     + (f" (not shown by the cells: {why})" if unsure else ""))
     graphs = df[df["task"].isin(["prosqa", "connectivity"]) & (df["metric"] == "answer_acc")]
     if not graphs.empty:
         wall = graphs["wall_s"].sum()
