@@ -42,6 +42,8 @@ def why_not_a_failure(df, n: int, depth: int) -> str | None:
     the cell does not show a depth limit: a seed reached the threshold (optimization, not depth,
     failed the others), or the curriculum never learned the CoT (or the CSV does not record it)."""
     acc = _cell(df, n, depth, "answer_acc")
+    if acc is None:
+        return f"{depth} layers were not tried"
     if acc["max"] >= THRESHOLD:
         return f"a seed reached {acc['max']:.2f} at {depth} layers"
     if str(acc["view"]).startswith("pause"):
@@ -91,15 +93,17 @@ def draw(df, out: Path) -> list[Path]:
         ax.plot(*zip(*found), marker="o", color="C0", label=f"min depth (mean acc ≥ {THRESHOLD})")
     unsure = unverified(df)
     for n, d, tried in table:
-        if d is None:  # no depth tried reached the threshold; grey where the CoT stage failed too
+        if d is None:  # no depth tried reached the threshold; grey where that is not a clean failure
             color = "0.6" if n in unsure else "C3"
             ax.scatter([n], [tried + 0.5], marker="^", color=color)
             ax.annotate(f"> {tried}" + ("?" if n in unsure else ""), (n, tried + 0.5), fontsize=6, color=color,
                         ha="center", va="bottom")
     grid = [2 ** (i / 4) for i in range(int(4 * math.log2(min(ns))), int(4 * math.log2(max(ns))) + 1)] + [max(ns)]
     ax.plot(grid, [math.log2(n) for n in grid], color="k", ls="--", lw=0.8, label="log2 n")
-    ax.set(xlabel="nodes n", ylabel="layers", title="depth needed (▲: none tried reached it;\n"
-           "grey ▲?: a seed reached it, or its CoT stage was not learned)" if unsure else "depth needed (▲: none tried reached it)")
+    title = "depth needed (▲: none tried reached it)"
+    if unsure:
+        title = title[:-1] + ";\ngrey ▲?: a seed reached it, or its CoT stage was not learned)"
+    ax.set(xlabel="nodes n", ylabel="layers", title=title)
     length_axis(ax, ns)
     ax.set_ylim(0, max(top + 1, math.log2(max(ns))) + 0.5)
     ax.legend(fontsize=7)

@@ -154,6 +154,8 @@ def test_must_show_counts_only_clean_failures_as_depth_limits():
     found = [(6, 1, 1, "answer_acc", 0.5), (6, 1, 2, "answer_acc", 1.0), (10, 3, 2, "answer_acc", 0.5),
              (10, 3, 3, "answer_acc", 0.95), (10, 3, 2, "stage0_answer_acc", 0.4)]
     assert unverified(pd.DataFrame(_conn_rows(found))) == {10: "the CoT stage at 2 layers reached only 0.40"}
+    untried = [(6, 1, 1, "answer_acc", 0.5), (6, 1, 2, "answer_acc", 1.0), (10, 3, 3, "answer_acc", 0.95)]
+    assert unverified(pd.DataFrame(_conn_rows(untried))) == {10: "2 layers were not tried"}
 
 
 def test_graphs_depth_draws_an_unverified_cell(tmp_path):

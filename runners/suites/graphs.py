@@ -151,7 +151,8 @@ def experiments(preset: str) -> dict[str, list[RunConfig]]:
                      staged if view.split(":")[0] in ("latent", "pause") else plain, seed=seed)
            for view in zhu_views(s["prosqa"]["distance"]) for seed in seeds]
     sanford = [RunConfig("connectivity", {"nodes": n, "components": 2}, internalized(n),
-                         ModelConfig(n_layer=depth, d_model=s["d"], n_head=s["h"], pos=pos), conn_train(s, c), seed=seed)
+                         ModelConfig(n_layer=depth, d_model=s["d"], n_head=s["h"], pos=pos), conn_train(s, c),
+                         seed=seed)
                for n, c in s["conn"].items() for depth in c["depths"] for seed in seeds]
     return {"zhu_graphs": zhu, "sanford_connectivity": sanford}
 
