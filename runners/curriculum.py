@@ -5,8 +5,8 @@ tokens), the remaining steps stay discrete CoT. Training goes through stages 0..
 run's view stage capped at the task's number of trace steps:
 - each stage before the last trains `stage_steps` steps (0: steps // (S + 1)); the last trains
   the rest, so the final stage can be given more (Coconut trains its last stage longest);
-  `stage0_steps` gives stage 0, the discrete CoT, its own length (Coconut starts from a model
-  trained on CoT for longer than a stage); the stages after it then share what is left;
+  `stage0_steps` gives stage 0, the discrete CoT, its own length (so the CoT can be learned
+  before any step is dropped); the stages after it then share what is left;
 - with probability `stage_mix` an example is drawn at a uniformly random earlier stage (per
   example, as Coconut's `uniform_prob`), from the run's own stream;
 - with `reset_optimizer` each stage starts a fresh AdamW: zero moments and its own warm-up and
@@ -181,6 +181,10 @@ class CurriculumTrainer(Trainer):
     def train(self, root=None, progress=None):
         self.root = root
         return super().train(root, progress)
+
+    def final_metrics(self) -> list[dict]:
+        """The final evaluation and, per run, stage 0's answer accuracy (stage0_metrics)."""
+        return [{**met, **stage0_metrics(rows)} for met, rows in zip(self.evaluate(), self.stage_log)]
 
     def evaluate_stage(self, stage: int, step: int):
         """Evaluate every run on `stage`'s view; log the row to metrics.jsonl and self.stage_log."""

@@ -357,6 +357,10 @@ class Trainer:
     def eval_batch(self, task, problem):
         return task.render(problem, self.view)
 
+    def final_metrics(self) -> list[dict]:
+        """Per run, the metrics its record keeps: the final evaluation."""
+        return self.evaluate()
+
     def eval_set(self, size: int) -> list[tuple]:
         """Per run (eval task, held-out problem, its Batch in self.view): fresh examples from the
         run's own "eval" stream (the task's for_eval split if it has one)."""
@@ -411,14 +415,11 @@ def train_group(runs: list[RunConfig], device="cpu", root=None, progress=None) -
             write_json_atomic(run_dir(root, run.run_id) / "config.json", run.to_dict())
             (run_dir(root, run.run_id) / "metrics.jsonl").unlink(missing_ok=True)
     logs = trainer.train(root, progress)
-    metrics = trainer.evaluate()
+    metrics = trainer.final_metrics()
     wall = time.time() - start
     if root is not None and os.environ.get("DEPTHBENCH_SAVE_MODEL") == "1":  # opt-in weights for `depthbench eval`
         from runners.checkpoint import save_models
         save_models(trainer.model, runs, root)
-    if hasattr(trainer, "stage_log"):  # a curriculum: stage 0's answer accuracy goes in the record too
-        from runners.curriculum import stage0_metrics
-        metrics = [{**met, **stage0_metrics(rows)} for met, rows in zip(metrics, trainer.stage_log)]
     records = []
     for run, met, log in zip(runs, metrics, logs):
         rec = {"run_id": run.run_id, "config": run.to_dict(), "metrics": {**met, "loss": log[-1]["loss"]},
