@@ -6,11 +6,6 @@ trains. A run with a record is skipped by all of them, so a sweep killed under o
 resumes under another, and the result CSV (an aggregation of the records) is the same.
 
 - serial: groups one after another in this process.
-- threads: --jobs threads in this process (default THREADS_PER_GPU per visible GPU), thread j
-          on GPU j % n_gpus, each on its own CUDA stream: the kernels of several small groups
-          overlap on one GPU (processes sharing a GPU take turns instead). A CUDA graph capture
-          and anything device-wide hold runners.train.DEVICE_WIDE; each thread plans its
-          stacks in its share of the free memory (runners.capacity.share_memory).
 - local:  joblib (loky) worker processes; each worker leases one slot for its lifetime
           (a file lock), slot j trains on GPU j % n_gpus, so with --jobs equal to the
           number of visible GPUs every GPU has exactly one worker. CPU-only: --jobs CPU workers.
@@ -29,13 +24,11 @@ import dataclasses
 import fcntl
 import os
 import tempfile
-import threading
 from pathlib import Path
 
 from runners.capacity import STACK_CAP, step_flops, train_fitted
 
-BACKENDS = ("serial", "threads", "local", "ray", "slurm")
-THREADS_PER_GPU = 4  # the threads backend's default (H100 measurements: README, "Scaling out")
+BACKENDS = ("serial", "local", "ray", "slurm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,8 +54,7 @@ def add_backend_args(parser) -> None:
     g = parser.add_argument_group("backend")
     g.add_argument("--backend", default="serial", choices=BACKENDS)
     g.add_argument("--jobs", type=int, default=None,
-                   help="threads (threads; default 4 per GPU), workers (local, ray; default one per GPU) or array tasks "
-                        "(slurm; default one per group)")
+                   help="workers (local, ray; default one per GPU) or array tasks (slurm; default one per group)")
     g.add_argument("--partition", default=None, help="slurm partition")
     g.add_argument("--time", type=int, default=240, dest="time_min", help="slurm time limit per task (minutes)")
     g.add_argument("--gpus", type=int, default=1, help="GPUs per slurm array task")
@@ -116,8 +108,6 @@ def dispatch(groups: list[list], backend: str = "serial", device="cpu", root=Non
         return _slurm(groups, device, root, options, progress)
     if backend == "ray":
         return _ray(groups, device, root, options, progress)
-    if backend == "threads":
-        return _threads(groups, device, root, options, progress)
     jobs = options.jobs or _gpu_count(device) or 1
     if backend == "serial" or jobs == 1:
         for group in groups:
@@ -131,63 +121,6 @@ def dispatch(groups: list[list], backend: str = "serial", device="cpu", root=Non
 def _gpu_count(device) -> int:
     import torch
     return torch.cuda.device_count() if str(device).startswith("cuda") else 0
-
-
-# ----------------------------------------------------------------------------- threads
-_COMPILING = threading.Lock()  # groups under torch.compile train one at a time
-
-
-def _threads(groups, device, root, options, progress) -> dict:
-    """Returns {device: groups trained there}. The first error stops the groups not yet started
-    and is raised once the running ones are done (their records are kept)."""
-    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-
-    import torch
-
-    from runners.accel import compile_requested
-    from runners.capacity import share_memory
-    from runners.train import cached_stream
-    n_gpus = _gpu_count(device)
-    jobs = options.jobs or THREADS_PER_GPU * max(1, n_gpus)
-    per_gpu = -(-jobs // n_gpus) if n_gpus else jobs
-    local, slots, lock = threading.local(), iter(range(jobs)), threading.Lock()
-
-    def work(group):
-        if not hasattr(local, "device"):  # this thread's slot, for its lifetime
-            with lock:
-                j = next(slots)
-            local.device = f"cuda:{j % n_gpus}" if n_gpus else str(device)
-            share_memory(per_gpu)
-        dev = local.device
-        if group[0].train.compile or compile_requested(dev):  # one torch.compile at a time
-            with _COMPILING:
-                return run(group, dev)
-        return run(group, dev)
-
-    def run(group, dev):
-        if not dev.startswith("cuda"):
-            train_fitted(group, dev, root, options.cap)
-            return len(group), dev
-        with torch.cuda.device(dev), torch.cuda.stream(cached_stream(dev, "train")):
-            train_fitted(group, dev, root, options.cap)
-            torch.cuda.current_stream().synchronize()
-        return len(group), dev
-
-    used: dict[str, int] = {}
-    with ThreadPoolExecutor(jobs, thread_name_prefix="depthbench-group") as pool:
-        pending = {pool.submit(work, g) for g in groups}
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-            for future in done:
-                if future.exception() is not None:
-                    for other in pending:
-                        other.cancel()
-                    raise future.exception()
-                n, dev = future.result()
-                used[dev] = used.get(dev, 0) + 1
-                if progress:
-                    progress(n)
-    return used
 
 
 # ----------------------------------------------------------------------------- local

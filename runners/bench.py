@@ -25,6 +25,7 @@ def bench(preset=None, device=None, root=Path("results/runs"), shard_spec=None, 
     from runners.aggregate import aggregate
     from runners.bench_model import result_path, with_model
     from runners.compare import compare, format_table, summary
+    from runners.family_time import family_times, format_times
     from runners.results_csv import MalformedCSV, read_results, write_results
     from runners.suite import shard, suite_runs
     from runners.sweep import make_groups, run_sweep
@@ -67,19 +68,9 @@ def bench(preset=None, device=None, root=Path("results/runs"), shard_spec=None, 
     lines.append(f"against {ref_path}: {status}")
     figs = run_all(out, FIG_OUT)
     lines.append(f"figures: {FIG_OUT}/ ({'ok' if figs == 0 else 'some failed'})")
-    lines += [time_line(df, preset, backend)] + headline(df)
+    lines += [format_times(family_times(df, preset), preset)] + headline(df)
     print("\n" + "=" * 72 + "\n" + "\n".join(lines) + f"\ntotal {time.time() - start:.0f}s\n" + "=" * 72)
     return figs
-
-
-def time_line(df, preset: str, backend: str) -> str:
-    """Training time per family: the sum of its groups' walls, which is its time only when the
-    groups trained one after another."""
-    from runners.family_time import family_times, format_times
-    if backend == "threads":
-        return ("training per family: not summed under --backend threads (groups ran at once, so their "
-                "walls overlap); time one family with --family: its training time is printed above")
-    return format_times(family_times(df, preset), preset)
 
 
 def reference_path(preset, families=None, results=None) -> Path:

@@ -23,7 +23,6 @@ import contextlib
 import gc
 import math
 import sys
-import threading
 
 import torch
 
@@ -73,21 +72,11 @@ def free_bytes(device) -> int | None:
     return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
 
 
-_SHARE = threading.local()  # per thread: how many groups share this thread's GPU (the threads backend)
-
-
-def share_memory(n: int) -> None:
-    """From now on this thread plans its stacks in 1/n of the free memory (n groups train at once)."""
-    _SHARE.n = max(1, n)
-
-
 def fit_stack(run: RunConfig, device, cap: int = STACK_CAP) -> int:
-    """Models of run's shape that fit in one stack on device (at least 1, at most cap), in this
-    thread's share of the free memory (share_memory)."""
+    """Models of run's shape that fit in one stack on device (at least 1, at most cap)."""
     free = free_bytes(device)
     if free is None:
         return cap
-    free //= getattr(_SHARE, "n", 1)
     return max(1, min(cap, int(free * MEMORY_FRACTION // model_bytes(run))))
 
 
@@ -109,12 +98,6 @@ def is_oom(err: BaseException) -> bool:
 
 
 def _release(device) -> None:
-    from runners.train import DEVICE_WIDE
-    with DEVICE_WIDE:  # never while another thread's group captures its CUDA graph
-        _release_now(device)
-
-
-def _release_now(device) -> None:
     gc.collect()
     if torch.device(device).type == "cuda":
         clear = getattr(torch._C, "_cuda_clearCublasWorkspaces", None)  # cuBLAS's per-stream workspaces

@@ -43,20 +43,14 @@ def data_chunk(batch_size: int, seq_len: int) -> int:
 
 
 _STREAMS: dict = {}
-# Held by a graph capture and by anything device-wide (a device synchronize, emptying the cache):
-# with groups training in threads (runners.backends, `threads`), such a call from one thread
-# while another captures fails ("operation not permitted when stream is capturing").
-DEVICE_WIDE = threading.RLock()
 
 
 def cached_stream(device, role: str, priority: int = 0) -> "torch.cuda.Stream":
-    """One CUDA stream per device, role and calling thread, reused: cuBLAS keeps a workspace per
-    stream it has seen (tens of MB each, never freed), so a fresh stream per warm-up step leaked
-    about 0.5 GB over two groups on an H100 and starved the out-of-memory retries. Per thread, so
-    groups training at once in threads of one process (runners.backends, `threads`) never share
-    a stream (two graph captures on one stream would fail)."""
+    """One CUDA stream per device and role, reused: cuBLAS keeps a workspace per stream it has
+    seen (tens of MB each, never freed), so a fresh stream per warm-up step leaked about
+    0.5 GB over two groups on an H100 and starved the out-of-memory retries."""
     index = torch.device(device).index
-    key = (torch.cuda.current_device() if index is None else index, role, threading.get_ident())
+    key = (torch.cuda.current_device() if index is None else index, role)
     if key not in _STREAMS:
         _STREAMS[key] = torch.cuda.Stream(key[0], priority=priority)
     return _STREAMS[key]
@@ -170,8 +164,7 @@ def graph_fits(device, step_bytes: int) -> bool:
     need = int(1.25 * step_bytes) + (256 << 20)  # + cuBLAS workspace of the capture stream, slack
     room = graph_room(device)
     if room < need:
-        with DEVICE_WIDE:
-            torch.cuda.empty_cache()
+        torch.cuda.empty_cache()
         room = graph_room(device)
     return room >= need
 
@@ -321,13 +314,11 @@ class Trainer:
         if self.graph is None and i >= 3:  # warm up eagerly on a side stream, then capture
             self.graph = torch.cuda.CUDAGraph()
             self.data.wait_idle()  # the producer idles until the next refill
-            with DEVICE_WIDE:  # one capture at a time; nothing device-wide runs while it is on
-                gc.collect()  # an earlier group's trainer (a reference cycle) is not destroyed mid-capture
-                torch.cuda.synchronize()
-                # thread_local: another thread's CUDA calls (the producer, a collector) cannot invalidate it
-                with torch.cuda.graph(self.graph, stream=cached_stream(self.device, "capture"),
-                                      capture_error_mode="thread_local"):
-                    self._step()
+            gc.collect()  # an earlier group's trainer (a reference cycle) is not destroyed mid-capture
+            torch.cuda.synchronize()
+            # thread_local: another thread's CUDA calls (the producer, a collector) cannot invalidate it
+            with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
+                self._step()
             return self.graph.replay()
         if self.graph is None:
             side = cached_stream(self.device, "warm-up")

@@ -65,22 +65,3 @@ def test_compiled_blocks_train_like_eager_on_gpu():
     eager = Trainer(runs(False), "cuda")
     eager.train()
     torch.testing.assert_close(compiled.opt.flat, eager.opt.flat, rtol=0, atol=2e-2)
-
-
-def test_threads_backend_matches_serial_on_gpu(tmp_path, monkeypatch):
-    """Groups training at once in threads (each on its own stream, captures one at a time) give
-    the serial backend's results. The math attention kernel: no atomics (see above)."""
-    from torch.nn.attention import SDPBackend
-
-    from runners.aggregate import aggregate
-    from runners.sweep import run_sweep
-    monkeypatch.setattr("models.transformer.SDPA_ORDER", [SDPBackend.MATH])
-    runs = [r for view in ("direct", "cot", "tagging") for r in _runs([0, 1], view=view, steps=40)]
-    runs += [RunConfig("s5", {"length": 8}, "direct", ModelConfig(1, 32, 2), runs[0].train, seed=s) for s in (0, 1)]
-    run_sweep(runs, device="cuda", root=tmp_path / "serial", progress=False)
-    run_sweep(runs, device="cuda", root=tmp_path / "threads", backend="threads", jobs=4, progress=False)
-    cols = ["task", "view", "n_layer", "d_model", "metric"]
-    serial, threads = aggregate(runs, tmp_path / "serial"), aggregate(runs, tmp_path / "threads")
-    assert len(serial) == len(threads) > 0
-    torch.testing.assert_close(threads.sort_values(cols)["mean"].to_numpy(), serial.sort_values(cols)["mean"].to_numpy(),
-                               rtol=0, atol=1e-3)

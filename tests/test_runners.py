@@ -448,14 +448,6 @@ def test_bench_reference_for_a_family_subset(tmp_path):
     assert reference_path("full", ["groups"], tmp_path) == plain
 
 
-def test_bench_does_not_sum_overlapping_group_walls(monkeypatch):
-    from runners import family_time
-    from runners.bench import time_line
-    monkeypatch.setattr(family_time, "family_times", lambda df, preset: {"groups": 99.0})
-    assert time_line(None, "full", "serial") == "training per family: groups 99s (budget 120s); total 99s"
-    assert "not summed under --backend threads" in time_line(None, "full", "threads")
-
-
 def test_family_times_split_a_shared_task_by_family(tmp_path):
     """Per-family training time sums each experiment once (not once per metric row), and S5 rows
     go to groups or to compositional (serial steps) by the run they come from."""

@@ -221,49 +221,6 @@ def test_local_backend_matches_serial(tmp_path, serial_csv):
     pd.testing.assert_frame_equal(metrics_csv(runs, tmp_path), serial_csv)
 
 
-def test_threads_backend_matches_serial(tmp_path, serial_csv):
-    runs = tiny_runs()
-    counts = run_sweep(runs, root=tmp_path, backend="threads", jobs=2, progress=False)
-    assert counts["trained"] == len(runs)
-    pd.testing.assert_frame_equal(metrics_csv(runs, tmp_path), serial_csv)
-
-
-def test_threads_backend_raises_the_first_error_and_keeps_the_others(tmp_path, monkeypatch):
-    import threading
-
-    from runners import train
-    real, started = train.train_group, threading.Event()
-
-    def flaky(runs, **kw):
-        if runs[0].model.n_layer == 2:  # fails once the other group is under way
-            assert started.wait(60)
-            raise RuntimeError("boom in the 2-layer group")
-        started.set()
-        return real(runs, **kw)
-    monkeypatch.setattr(train, "train_group", flaky)
-    runs = tiny_runs()
-    with pytest.raises(RuntimeError, match="boom in the 2-layer group"):
-        run_sweep(runs, root=tmp_path, backend="threads", jobs=2, progress=False)
-    assert [is_done(tmp_path, r.run_id) for r in runs] == [r.model.n_layer == 1 for r in runs]
-
-
-def test_threads_plan_stacks_in_their_share_of_memory(monkeypatch):
-    import threading
-    run = tiny_runs()[0]
-    per_model = capacity.model_bytes(run)
-    monkeypatch.setattr(capacity, "free_bytes", lambda device: int(40.5 * per_model / capacity.MEMORY_FRACTION))
-    assert capacity.fit_stack(run, "cuda", cap=64) == 40
-    got = []
-
-    def worker():
-        capacity.share_memory(4)
-        got.append(capacity.fit_stack(run, "cuda", cap=64))
-    t = threading.Thread(target=worker)
-    t.start()
-    t.join()
-    assert got == [10] and capacity.fit_stack(run, "cuda", cap=64) == 40  # the share is per thread
-
-
 def test_ray_backend_matches_serial(tmp_path, serial_csv, monkeypatch):
     pytest.importorskip("ray")
     monkeypatch.delenv("RAY_ADDRESS", raising=False)  # a fresh local Ray instance
