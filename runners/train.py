@@ -399,8 +399,23 @@ def _slice(batch, lo, hi):
                  batch.latent_mask[lo:hi], batch.prompt_len, meta)
 
 
+def use_determinism(device) -> bool:
+    """With DEPTHBENCH_DETERMINISTIC=1 on a CUDA device: torch's deterministic algorithms (an op
+    without one raises, naming itself) and one attention kernel (models.transformer.attend), so a
+    run repeated with the same seed on the same machine and software is bit-identical.
+    Off by default: the reference leaderboard was made without it."""
+    if os.environ.get("DEPTHBENCH_DETERMINISTIC") != "1" or torch.device(device).type != "cuda":
+        return False
+    if os.environ.get("CUBLAS_WORKSPACE_CONFIG") not in (":4096:8", ":16:8"):
+        raise RuntimeError("DEPTHBENCH_DETERMINISTIC=1 needs CUBLAS_WORKSPACE_CONFIG=:4096:8 (or :16:8) set "
+                           "before CUDA starts; `import runners` sets it when the variable is set first")
+    torch.use_deterministic_algorithms(True)
+    return True
+
+
 def train_group(runs: list[RunConfig], device="cpu", root=None, progress=None) -> list[dict]:
     """Train same-shape runs stacked; write and return one final record per run."""
+    deterministic = use_determinism(device)
     if runs[0].arch in CLOSED_FORM:  # zero-parameter models (regression baselines): evaluated, not trained
         from runners.regression_objective import evaluate_closed_form_group
         return evaluate_closed_form_group(runs, device, root)
@@ -424,7 +439,8 @@ def train_group(runs: list[RunConfig], device="cpu", root=None, progress=None) -
     for run, met, log in zip(runs, metrics, logs):
         rec = {"run_id": run.run_id, "config": run.to_dict(), "metrics": {**met, "loss": log[-1]["loss"]},
                "params": trainer.model.n_params(), "wall_s": wall, "group_size": len(runs),
-               "device": device_name(trainer.device), "git_sha": git_sha(), "seq_len": trainer.seq_len}
+               "device": device_name(trainer.device), "git_sha": git_sha(), "seq_len": trainer.seq_len,
+               "deterministic": deterministic or trainer.device.type == "cpu"}
         if root is not None:
             write_json_atomic(run_dir(root, run.run_id) / "final.json", rec)
         records.append(rec)

@@ -65,3 +65,21 @@ def test_compiled_blocks_train_like_eager_on_gpu():
     eager = Trainer(runs(False), "cuda")
     eager.train()
     torch.testing.assert_close(compiled.opt.flat, eager.opt.flat, rtol=0, atol=2e-2)
+
+
+def test_deterministic_mode_repeats_bit_for_bit(monkeypatch):
+    """DEPTHBENCH_DETERMINISTIC=1: the same stack trained twice ends with the same bits (by default
+    the memory-efficient attention backward's atomics make the runs differ slightly)."""
+    from runners.train import use_determinism
+    monkeypatch.setenv("DEPTHBENCH_DETERMINISTIC", "1")
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    try:
+        assert use_determinism("cuda")
+        flats = []
+        for _ in range(2):
+            trainer = Trainer(_runs([0, 1], steps=30), "cuda")
+            trainer.train()
+            flats.append(trainer.opt.flat.clone())
+        assert torch.equal(flats[0], flats[1])
+    finally:
+        torch.use_deterministic_algorithms(False)

@@ -474,3 +474,14 @@ def test_family_times_split_a_shared_task_by_family(tmp_path):
     assert "budget" not in format_times(got, "smoke")
     assert "groups 200s (budget 120s OVER)" in format_times({"groups": 200.0}, "full")
     assert family_times(df.assign(task=df["task"] + "_renamed"), "smoke") == pytest.approx({"unmatched": sum(want.values())}, abs=0.1)
+
+
+def test_determinism_is_opt_in_and_checks_cublas(monkeypatch):
+    from runners.train import use_determinism
+    monkeypatch.delenv("DEPTHBENCH_DETERMINISTIC", raising=False)
+    assert not use_determinism("cuda")
+    monkeypatch.setenv("DEPTHBENCH_DETERMINISTIC", "1")
+    assert not use_determinism("cpu")  # CPU runs repeat bit for bit already
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    with pytest.raises(RuntimeError, match="CUBLAS_WORKSPACE_CONFIG=:4096:8"):
+        use_determinism("cuda")
