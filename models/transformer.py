@@ -10,7 +10,6 @@ Shapes: m models, B sequences, T positions, d width, H heads, V vocabulary.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import asdict, dataclass
 
 import torch
@@ -94,9 +93,9 @@ def layer_norm(x, w, b):
 # forward + backward 2.7x faster than flash on an H100 (N 8192, 4 heads, T 64, hd 64: 1.79 vs
 # 4.89 ms; N 2048, 8 heads: 0.92 vs 2.48 ms); the others remain as fallbacks.
 SDPA_ORDER = [SDPBackend.EFFICIENT_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.CUDNN_ATTENTION, SDPBackend.MATH]
-# DEPTHBENCH_DETERMINISTIC=1 (runners.train.use_determinism): the memory-efficient kernel alone, the
-# math kernel where it cannot run. With torch's deterministic algorithms on, two runs of a stack were
-# bit-identical on an H100 with it (or flash) alone, but not with SDPA_ORDER (README, "Determinism").
+# With torch's deterministic algorithms on (DEPTHBENCH_DETERMINISTIC=1: runners.train.use_determinism):
+# the memory-efficient kernel alone, the math kernel where it cannot run. Two runs of an equations CoT
+# stack were bit-identical on an H100 with it (or flash) alone, but not with SDPA_ORDER (README, "Determinism").
 DETERMINISTIC_ORDER = [SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 
@@ -104,7 +103,7 @@ def attend(q, k, v, **kw):
     """scaled_dot_product_attention with SDPA_ORDER's kernel preference on CUDA."""
     if not q.is_cuda:
         return F.scaled_dot_product_attention(q, k, v, **kw)
-    order = DETERMINISTIC_ORDER if os.environ.get("DEPTHBENCH_DETERMINISTIC") == "1" else SDPA_ORDER
+    order = DETERMINISTIC_ORDER if torch.are_deterministic_algorithms_enabled() else SDPA_ORDER
     with sdpa_kernel(order, set_priority=True):
         return F.scaled_dot_product_attention(q, k, v, **kw)
 
