@@ -210,6 +210,7 @@ class TreeProblem(Problem):
     parent: torch.Tensor  # (n, N) parent label of each node label, -1 at the root
     edges: torch.Tensor   # (n, N-1) child labels in the order the edges are listed
     goal: torch.Tensor    # (n,) goal label
+    size: torch.Tensor    # (n,) nodes in the tree (N unless min_nodes)
 
 
 class TreePath(Task):
@@ -230,6 +231,14 @@ class TreePath(Task):
     ancestor of the goal per step, from its parent up to the root (<pad> rows beyond the
     goal's depth).
 
+    min_nodes > 0 (a size curriculum for training): each tree has a uniform random number of
+    nodes in [min_nodes, nodes], the first nodes of the same growth process (a prefix of a
+    random recursive or binary tree is one), labelled from all `nodes` labels; a smaller tree's
+    missing edges are <pad> at the start of the prompt, so every size has one shape.
+    `for_eval()` is the task at `nodes` alone: a model trained on the mix is tested on the full size.
+    mix_steps > 0 keeps the mix for the first mix_steps training steps only (train_batch; the
+    data stream asks in chunks of steps, so the switch falls on the first chunk starting after it).
+
     Worked example (nodes = 5, min_depth = 2, shape = recursive, root = hidden):
         input   3 > 0 , 1 > 4 , 1 > 3 , 0 > 2 | goal: 2
         trace   0 | 3 | 1                       (parent(2) = 0, parent(0) = 3, parent(3) = 1)
@@ -247,20 +256,40 @@ class TreePath(Task):
                       choices=("recursive", "binary")),
         "root": Knob("hidden", "the root is given after the goal (the paper's format), or left to be found",
                      choices=("hidden", "given")),
+        "min_nodes": Knob(0, "train on trees of a uniform random size in [min_nodes, nodes] (0: all of "
+                             "`nodes`); evaluation is at `nodes`", low=0, high=256),
+        "mix_steps": Knob(0, "with min_nodes: the size mix for the first mix_steps training steps, then "
+                             "`nodes` alone (0: the mix throughout)", low=0, high=10 ** 9),
     }
 
     def check_knobs(self):
-        if self.k["min_depth"] >= self.k["nodes"]:
-            raise ValueError(f"treepath: min_depth={self.k['min_depth']} must be in "
-                             f"[1, nodes - 1] = [1, {self.k['nodes'] - 1}]")
+        N, m, lo = self.k["nodes"], self.k["min_depth"], self.k["min_nodes"]
+        if m >= N:
+            raise ValueError(f"treepath: min_depth={m} must be in [1, nodes - 1] = [1, {N - 1}]")
+        if lo and not m < lo <= N:
+            raise ValueError(f"treepath: min_nodes={lo} must be 0 (off) or in [min_depth + 1, nodes] = "
+                             f"[{m + 1}, {N}] (a tree needs a node at depth min_depth)")
+        if self.k["mix_steps"] and not lo:
+            raise ValueError(f"treepath: mix_steps={self.k['mix_steps']} needs a size mix (min_nodes > 0)")
+
+    def for_eval(self) -> "TreePath":
+        """The task at `nodes` alone (itself without a size curriculum)."""
+        return type(self)(**{**self.k, "min_nodes": 0, "mix_steps": 0}) if self.k["min_nodes"] else self
+
+    def train_batch(self, n: int, rng: Rng, device, view, step: int):
+        """The size mix until mix_steps (if set), then full-size trees; one shape throughout."""
+        task = self.for_eval() if self.k["mix_steps"] and step >= self.k["mix_steps"] else self
+        return task.render(task.sample(n, rng, device), view)
 
     def token_names(self):
         root = ["root:"] if self.k["root"] == "given" else []
         return [str(i) for i in range(self.k["nodes"])] + [">", ",", "|", "goal:"] + root
 
     def sample(self, n: int, rng: Rng, device) -> TreeProblem:
-        N, m = self.k["nodes"], self.k["min_depth"]
+        N, m, lo = self.k["nodes"], self.k["min_depth"], self.k["min_nodes"]
         idx = torch.arange(N, device=device)
+        size = rng.integers(lo, N + 1, (n,), device) if lo else torch.full((n,), N, device=device)
+        here = idx < size.unsqueeze(1)  # (n, N) the canonical nodes in each tree
         # canonical tree: node 0 is the root, parent[i] < i
         if self.k["shape"] == "binary":
             parent = self._binary_parents(n, rng, device)
@@ -271,19 +300,20 @@ class TreePath(Task):
         depth = torch.zeros(n, N, dtype=torch.long, device=device)
         for i in range(1, N):  # parent[i] < i: one column at a time, the batch at once
             depth[:, i] = depth.gather(1, parent[:, i:i + 1]).squeeze(1) + 1
-        ok = depth >= m
+        ok = (depth >= m) & here
         if self.k["goal"] == "leaf":
             has_child = torch.zeros(n, N, dtype=torch.bool, device=device)
-            has_child.scatter_(1, parent[:, 1:], True)
+            has_child.scatter_(1, torch.where(here[:, 1:], parent[:, 1:], 0), here[:, 1:])
             ok &= ~has_child
         key = torch.where(ok, rng.bits((n, N), device), -1)
         goal = key.argmax(1)  # uniform among the allowed nodes
         # relabel: canonical node i gets label perm[i]
         perm = rng.permutations(n, N, device)
         parent_lab = torch.full((n, N), -1, dtype=torch.long, device=device)
-        parent_lab.scatter_(1, perm[:, 1:], perm.gather(1, parent[:, 1:]))
-        edges = perm[:, 1:].gather(1, rng.permutations(n, N - 1, device))
-        return TreeProblem(parent_lab, edges, perm.gather(1, goal.unsqueeze(1)).squeeze(1))
+        parent_lab.scatter_(1, perm[:, 1:], torch.where(here[:, 1:], perm.gather(1, parent[:, 1:]), -1))
+        order = rng.permutations(n, N - 1, device)  # canonical child i + 1 listed at position j
+        edges = torch.where(here[:, 1:], perm[:, 1:], -1).gather(1, order)  # -1: no such node
+        return TreeProblem(parent_lab, edges, perm.gather(1, goal.unsqueeze(1)).squeeze(1), size)
 
     def _binary_parents(self, n: int, rng: Rng, device) -> torch.Tensor:
         """(n, N) canonical parents, parent[i] < i: the spine 0-1-..-min_depth, then each node i
@@ -330,8 +360,14 @@ class TreePath(Task):
         n, N = problem.parent.shape
         v0, dev = self.tok("0"), problem.parent.device
         col = lambda name, w=1: torch.full((n, w), self.tok(name), dtype=torch.long, device=dev)  # noqa: E731
-        edge = torch.stack([problem.parent.gather(1, problem.edges) + v0, col(">", N - 1),
-                            problem.edges + v0, col(",", N - 1)], dim=2).reshape(n, -1)[:, :-1]
+        child = problem.edges.clamp(min=0)
+        edge = torch.stack([problem.parent.gather(1, child) + v0, col(">", N - 1), child + v0, col(",", N - 1)],
+                           dim=2)  # (n, N - 1, 4)
+        edge = torch.where((problem.edges < 0)[..., None], PAD, edge)  # a smaller tree: no such edge
+        last = (problem.edges >= 0).long().cumsum(1).argmax(1)  # (n,) the last edge listed: no ','
+        edge[torch.arange(n, device=dev), last, 3] = PAD
+        edge = edge.reshape(n, -1)
+        edge = edge.gather(1, torch.argsort((edge != PAD).to(torch.int8), dim=1, stable=True))[:, 1:]  # pads first
         path = self.solve(problem)  # root .. goal
         prompt = [edge, col("|"), col("goal:"), problem.goal.unsqueeze(1) + v0]
         if self.k["root"] == "given":

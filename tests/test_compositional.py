@@ -179,6 +179,47 @@ def test_treepath_networkx(nodes, min_depth, goal, shape, root):
         assert max(degrees) > 2  # recursive trees: some node has three or more children
 
 
+@pytest.mark.parametrize("nodes,min_nodes,min_depth,shape", [(16, 4, 3, "recursive"), (16, 8, 3, "binary"),
+                                                          (6, 2, 1, "recursive"), (12, 12, 4, "recursive")])
+def test_treepath_size_mix_networkx(nodes, min_nodes, min_depth, shape):
+    """min_nodes: trees of every size in [min_nodes, nodes], one prompt shape, checked by networkx;
+    for_eval() samples only full-size trees."""
+    task = TreePath(nodes=nodes, min_nodes=min_nodes, min_depth=min_depth, shape=shape)
+    full = TreePath(nodes=nodes, min_depth=min_depth, shape=shape)
+    sizes = set()
+    for seed in range(8):
+        prob = task.sample(64, Rng(seed), "cpu")
+        enc = task.encode(prob)
+        assert enc.prompt.shape[1] == full.encode(full.sample(2, Rng(0), "cpu")).prompt.shape[1]
+        for i in range(64):
+            g, tgt, _ = parse_tree(task, words(task, enc.prompt[i].tolist()))
+            g.remove_nodes_from([v for v in list(g) if g.degree(v) == 0])
+            pads = 4 * (nodes - g.number_of_nodes())  # the missing edges: <pad> first, then the tree
+            assert enc.prompt[i, :pads].eq(PAD).all() and enc.prompt[i, pads:].ne(PAD).all()
+            assert g.number_of_nodes() == int(prob.size[i]) and nx.is_arborescence(g)
+            r = next(v for v in g if g.in_degree(v) == 0)
+            path = nx.shortest_path(g, r, tgt)
+            assert len(path) - 1 >= min_depth and g.out_degree(tgt) == 0
+            assert words(task, enc.answer[i].tolist()) == [str(v) for v in path]
+            assert words(task, enc.steps[i].flatten().tolist()) == [str(v) for v in path[-2::-1]]
+            sizes.add(g.number_of_nodes())
+    assert sizes == set(range(min_nodes, nodes + 1))
+    assert task.for_eval().k["min_nodes"] == 0 and task.for_eval().sample(8, Rng(0), "cpu").size.eq(nodes).all()
+    with pytest.raises(ValueError, match=r"min_nodes=3 must be 0 \(off\) or in .* = \[4, 16\]"):
+        TreePath(nodes=16, min_depth=3, min_nodes=3)
+
+
+def test_treepath_mix_steps_switches_to_full_size():
+    task = TreePath(nodes=12, min_nodes=4, min_depth=3, mix_steps=100)
+    view = parse_view("direct")
+    early, late = (task.train_batch(256, Rng(0), "cpu", view, step) for step in (64, 128))
+    n_pad = lambda b: (b.inputs[:, :40] == PAD).sum(1)  # noqa: E731  (missing edges: 4 pads each)
+    assert n_pad(early).max() > 0 and n_pad(late).max() == 0 and early.inputs.shape == late.inputs.shape
+    assert task.for_eval().k == TreePath(nodes=12, min_depth=3).k
+    with pytest.raises(ValueError, match="mix_steps=5 needs a size mix"):
+        TreePath(mix_steps=5)
+
+
 # ----------------------------------------------------------------------------- all tasks
 def make(cls):
     return cls(n_functions=4, domain=5, hops=3) if cls is KHop else cls(nodes=10, min_depth=2)
