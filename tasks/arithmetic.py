@@ -135,13 +135,17 @@ def op_table(device) -> torch.Tensor:
     return torch.stack([(a + b) % F, (a - b) % F, a * b % F, a * inv[b] % F])
 
 
-def sample_expressions(n: int, ops: int, rng: Rng, device) -> torch.Tensor:
+def sample_expressions(n: int, ops: int, rng: Rng, device, row_ops: torch.Tensor | None = None) -> torch.Tensor:
     """Feng et al.'s generator, batched: start from a uniform value; `ops` times, replace a
     uniformly chosen leaf x by `a op b` with value x, bracketed only where the neighbouring
     tokens need it. Their rejection loop is replaced by its exact conditional law: op weights
     (+, -, *, /) = (11, 11, 10, 10) if x != 0 else (121, 121, 121, 10); operands as theirs.
-    Returns (n, 4 ops + 1) token ids. Node 0 is the root; step t makes nodes 2t+1, 2t+2."""
+    Returns (n, 4 ops + 1) token ids. Node 0 is the root; step t makes nodes 2t+1, 2t+2.
+    row_ops (n,) <= ops: row i stops after row_ops[i] steps (<pad> after its expression); the
+    draws are the same either way, so a row's expression is the first row_ops[i] steps of its own."""
     N, T = 2 * ops + 1, 4 * ops + 1
+    live = torch.ones(n, ops, dtype=torch.bool, device=device) if row_ops is None else \
+        torch.arange(ops, device=device) < row_ops[:, None]  # (n, ops) step t expands row i
     ar, inv = torch.arange(n, device=device), inverse_table(F, device)
     full = lambda v: torch.full((n, N), v, dtype=torch.long, device=device)  # noqa: E731
     val, op, br, lt, rt = full(0), full(-1), full(0), full(_NONE), full(_NONE)
@@ -165,24 +169,31 @@ def sample_expressions(n: int, ops: int, rng: Rng, device) -> torch.Tensor:
                          torch.where(zero, e_nz, a * inv[x] % F)], 1)[ar, o]
         L, R = lt[ar, v], rt[ar, v]
         need = (L == DIV) | (((L == MUL) | (R == MUL) | (R == DIV) | (L == SUB)) & (o <= 1))
+        if row_ops is not None:  # a row past its own size keeps its tree: no write lands on a node of it
+            keep = ~live[:, t]
+            leaves[ar, j] = torch.where(keep, v, c1)
+            o = torch.where(keep, op[ar, v], o)
+            need = torch.where(keep, br[ar, v].bool(), need)
         val[:, c1], val[:, c2], op[ar, v], br[ar, v] = a, b, o, need.long()
         lt[:, c1], rt[:, c1] = torch.where(need, OPEN, L), o + ADD
         lt[:, c2], rt[:, c2] = o + ADD, torch.where(need, CLOSE, R)
     size = torch.ones(n, N, dtype=torch.long, device=device)  # tokens of each node's span
     for t in reversed(range(ops)):
         v = expanded[:, t]
-        size[ar, v] = size[:, 2 * t + 1] + size[:, 2 * t + 2] + 1 + 2 * br[ar, v]
+        grown = size[:, 2 * t + 1] + size[:, 2 * t + 2] + 1 + 2 * br[ar, v]
+        size[ar, v] = torch.where(live[:, t], grown, size[ar, v])
     start = torch.zeros(n, N, dtype=torch.long, device=device)
     tok = torch.full((n, T + 1), PAD, dtype=torch.long, device=device)  # column T: a sink
     for t in range(ops):
-        v, c1, c2 = expanded[:, t], 2 * t + 1, 2 * t + 2
+        v, c1, c2, on = expanded[:, t], 2 * t + 1, 2 * t + 2, live[:, t]
         s0, b = start[ar, v], br[ar, v]
         start[:, c1] = s0 + b
         start[:, c2] = s0 + b + size[:, c1] + 1
-        tok[ar, s0 + b + size[:, c1]] = op[ar, v] + ADD
-        tok[ar, torch.where(b == 1, s0, T)] = OPEN
-        tok[ar, torch.where(b == 1, s0 + size[ar, v] - 1, T)] = CLOSE
-    tok.scatter_(1, torch.where(op < 0, start, T), val + D0)
+        tok[ar, torch.where(on, s0 + b + size[:, c1], T)] = op[ar, v] + ADD
+        tok[ar, torch.where(on & (b == 1), s0, T)] = OPEN
+        tok[ar, torch.where(on & (b == 1), s0 + size[ar, v] - 1, T)] = CLOSE
+    node = torch.cat([live.new_ones(n, 1), live.repeat_interleave(2, dim=1)], dim=1)  # (n, N) in the tree
+    tok.scatter_(1, torch.where((op < 0) & node, start, T), val + D0)
     return tok[:, :T]
 
 
@@ -230,19 +241,43 @@ class Expr(Task):
     family = "arithmetic"
     complexity = "NC1-complete"
     step_sep = "="
-    knobs = {"ops": Knob(4, "number of operators (Feng et al.: 4, 5, 6)", low=1, high=64)}
+    knobs = {"ops": Knob(4, "number of operators (Feng et al.: 4, 5, 6)", low=1, high=64),
+             "min_ops": Knob(0, "direct view: train on a uniform random number of operators in "
+                                "[min_ops, ops] (0: all `ops`); evaluation is at `ops`", low=0, high=64)}
+
+    def check_knobs(self):
+        if self.k["min_ops"] > self.k["ops"]:
+            raise ValueError(f"expr: min_ops={self.k['min_ops']} must be 0 (off) or in [1, ops] = [1, {self.k['ops']}]")
+
+    def for_eval(self) -> "Expr":
+        """The task at `ops` alone (itself without a size mix)."""
+        return type(self)(**{**self.k, "min_ops": 0}) if self.k["min_ops"] else self
+
+    def render(self, problem, view):
+        if self.k["min_ops"] and view.name != "direct":
+            raise ValueError(f"expr: min_ops (a mix of sizes) is for the direct view only, got {view.name}: "
+                             "a mix's CoT steps would differ in number")
+        return super().render(problem, view)
 
     def token_names(self):
         return list(EXPR_TOKENS)  # '=' is the separator special, shared
 
     def sample(self, n: int, rng: Rng, device) -> ExprProblem:
-        return ExprProblem(sample_expressions(n, self.k["ops"], rng, device))
+        ops, lo = self.k["ops"], self.k["min_ops"]
+        row_ops = rng.integers(lo, ops + 1, (n,), device) if lo else None
+        return ExprProblem(sample_expressions(n, ops, rng, device, row_ops))
 
     def states(self, problem: ExprProblem) -> list[torch.Tensor]:
         """The expression after 1, 2, ..., ops evaluated operations, each (n, 4 ops + 1)."""
         table, tok, out = op_table(problem.expr.device), problem.expr, []
+        spare = torch.full_like(tok[:1], PAD)
+        spare[0, :3] = torch.tensor([D0 + 1, ADD, D0 + 1])  # `1 + 1`, evaluated in place of a finished row
         for _ in range(self.k["ops"]):
-            tok = reduce_once(tok, table)
+            if self.k["min_ops"]:  # a smaller expression is finished early: it stays as it is
+                done = ((tok >= ADD) & (tok <= DIV)).sum(1, keepdim=True) == 0
+                tok = torch.where(done, tok, reduce_once(torch.where(done, spare, tok), table))
+            else:
+                tok = reduce_once(tok, table)
             out.append(tok)
         return out
 
@@ -261,10 +296,11 @@ class Expr(Task):
                        answer=(self.solve(problem) + D0).unsqueeze(1))
 
     def parse(self, text) -> ExprProblem:
-        T, rows = 4 * self.k["ops"] + 1, []
+        T, rows, lo = 4 * self.k["ops"] + 1, [], self.k["min_ops"] or self.k["ops"]
         for w in _lines(text):
-            if sum(x in "+-*/" for x in w) != self.k["ops"] or len(w) > T:
-                raise ValueError(f"expr: expected {self.k['ops']} operators, got {' '.join(w)!r}")
+            if not lo <= sum(x in "+-*/" for x in w) <= self.k["ops"] or len(w) > T:
+                want = self.k["ops"] if lo == self.k["ops"] else f"{lo} to {self.k['ops']}"
+                raise ValueError(f"expr: expected {want} operators, got {' '.join(w)!r}")
             rows.append(_ids(self, w) + [PAD] * (T - len(w)))
         return ExprProblem(torch.tensor(rows))
 

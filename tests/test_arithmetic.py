@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tasks.arithmetic import CVP, TASKS, Equations, Expr, Squaring, sample_expressions
-from tasks.base import EOS, parse_view
+from tasks.base import EOS, PAD as PAD_ID, parse_view
 from tasks.rng import Rng
 
 P = 11
@@ -140,6 +140,35 @@ def reduce_py(t: list[str]) -> list[str]:
     if open_ == q - 2 and close == q + 2:
         out = out[:open_] + [str(v)] + out[open_ + 3:]
     return out
+
+
+@settings(max_examples=15, deadline=None)
+@given(ops=st.integers(1, 8), seed=st.integers(0, 2 ** 40), data=st.data())
+def test_expr_size_mix_oracle(ops, seed, data):
+    """min_ops: every size in [min_ops, ops] drawn, each row's answer by recursive descent; a row of
+    k operators is the row the generator makes at ops=k from the same draws; evaluation at ops."""
+    lo = data.draw(st.integers(1, ops))
+    task = Expr(ops=ops, min_ops=lo)
+    prob = task.sample(400, Rng(seed), "cpu")
+    batch, ans, sizes = task.render(prob, parse_view("direct")), task.solve(prob), set()
+    rng = Rng(seed)
+    row_ops = rng.integers(lo, ops + 1, (400,), "cpu")
+    for k in range(lo, ops + 1):
+        alone = sample_expressions(400, k, Rng(seed, counter=rng.counter), "cpu")  # the same draws
+        rows = row_ops == k
+        assert torch.equal(prob.expr[rows, :4 * k + 1], alone[rows]) and prob.expr[rows, 4 * k + 1:].eq(PAD_ID).all()
+    for i in range(400):
+        e = words(task, prob.expr[i].tolist())
+        k = sum(x in "+-*/" for x in e)
+        assert lo <= k <= ops and ans[i].item() == evaluate(e)
+        assert words(task, batch.targets[i][batch.answer_mask[i]].tolist()) == [str(ans[i].item())]
+        sizes.add(k)
+    assert sizes == set(range(lo, ops + 1))
+    assert task.for_eval().k["min_ops"] == 0
+    with pytest.raises(ValueError, match="direct view only"):
+        task.render(prob, parse_view("cot"))
+    back = task.parse([task.decode(r) for r in prob.expr[:20].tolist()])
+    assert torch.equal(back.expr, prob.expr[:20])  # parse(decode(prompt)) round-trips
 
 
 @settings(max_examples=25, deadline=None)

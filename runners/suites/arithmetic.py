@@ -75,6 +75,10 @@ Session 11 (H100): rotary positions (lr 1e-3, 1200 steps, seeds 0-5, the GPU sha
 sweep) failed every seed, 0.000-0.003, first errors in the first segments of the trace; the
 reference run at bbec9ae (unchanged configuration) gave 0.990 / 0.992 / 0.995 (sorted), the one at be3052c
 0.026 / 0.938 / 0.980: a failed seed again; the one at 82e71e6 0.104 / 0.621 / 0.994: two.
+Session 14 (H100; expressions direct, 4 operators, the full recipe, 2 seeds): trained on a mix of 1
+to 4 operators (knob min_ops) and scored at 4: 0.109-0.126 at 3 / 4 / 5 layers after 2000 steps,
+0.113-0.134 at 3 and 5 layers after 6000; the mix's training loss fell to 0.86-0.99 in 7 of the 10
+runs (1.12-1.15 in the others) while the 4-operator loss stayed at 1.17-1.18: not used.
 
 Iterated squaring draws its modulus per example (tasks/arithmetic.py: at one fixed p it
 is a lookup of r, for direct and CoT alike); CVP is where depth and CoT should separate.
