@@ -11,8 +11,10 @@ with the ratio to the loop, the achieved model FLOP/s (runners.capacity.step_flo
 parameters x tokens plus attention) over the bf16 matmul peak measured in the same run (MFU),
 host synchronisations per step (runners/hostsync.py: counted by CUDA's sync debug mode; on
 a CPU, the Python-level host reads that would synchronise), and the peak memory against
-capacity's estimate. Then, per
-registered token task (cot view, default knobs, d 128 L 2 stacked): the raw cost of generating
+capacity's estimate. Then the continuous-thought step (runners/perf_latent.py, the full suite's
+ProsQA runs: 2 layers, its width, seeds and batch): a latent step against a direct step of the
+same stack (`vs_direct`; the note gives the passes and the eager ratio; --no-latent skips it).
+Then, per registered token task (cot view, default knobs, d 128 L 2 stacked): the raw cost of generating
 data, one refill (sample + render) made synchronously and timed alone, over the step (data_share),
 and what training actually loses to it: the step with the real DataStream (prefetching the next
 chunk, as it does by default on a GPU) against the same step with data already made (data_overhead).
@@ -42,11 +44,12 @@ from runners.hostsync import count_host_syncs
 SHAPES = [(128, 2, 32), (256, 4, 32), (512, 8, 8)]  # (d_model, n_layer, stacked m)
 QUICK_SHAPES = [(32, 1, 2), (64, 2, 2)]
 COLUMNS = ["section", "path", "task", "view", "d_model", "n_layer", "n_head", "seq_len", "batch_size", "m",
-           "step_ms", "model_steps_per_s", "vs_loop", "tflops", "mfu", "host_syncs_per_step",
+           "step_ms", "model_steps_per_s", "vs_loop", "vs_direct", "tflops", "mfu", "host_syncs_per_step",
            "peak_mem_gb", "est_mem_gb", "data_ms_per_model_step", "data_share", "data_overhead", "note",
            "peak_tflops", "peak_dtype", "device", "torch", "git_sha"]
 INT_COLUMNS = ["d_model", "n_layer", "n_head", "seq_len", "batch_size", "m"]
-TARGETS = "stacked >= 15x loop at d 256 L 4; MFU >= 35% at d 512 L 8; data_overhead <= 5% for every task"
+TARGETS = ("stacked >= 15x loop at d 256 L 4; MFU >= 35% at d 512 L 8; data_overhead <= 5% for every task; "
+           "a continuous-thought step near its number of passes x a direct one")
 
 
 def n_head_for(d: int) -> int:
@@ -214,6 +217,27 @@ class Perf:
         note = "; ".join(notes)
         return sec, (box["n"] / k if box["n"] is not None else None), note
 
+    # -- continuous thought: a latent step against a direct one (runners/perf_latent.py)
+    def latent(self):
+        from runners.perf_latent import latent_step_ratio
+        if self.over_budget("the latent step"):
+            return
+        _mem_reset(self.device)
+        kw = dict(d_model=16, n_head=2, m=2, batch_size=4, steps=2, warmup=1) if self.quick else {}
+        r = latent_step_ratio(self.device, **kw)
+        graph = "cuda graph" if r["latent_graph"] else "eager"
+        base = {"section": "latent", "task": r["task"], "d_model": r["d_model"], "n_layer": r["n_layer"],
+                "n_head": r["n_head"], "seq_len": r["seq_len"], "batch_size": r["batch_size"], "m": r["models"]}
+        for path, view, ms, ratio, note in [
+                ("direct", "direct", r["direct_ms"], 1.0, ""),
+                ("latent", r["view"], r["latent_ms"], r["ratio"], f"{r['passes']} passes; {graph}; "
+                                                                   f"eager {r['ratio_eager']:.2f}x direct")]:
+            self.add({**base, "path": path, "view": view, "step_ms": ms, "vs_direct": ratio,
+                      "model_steps_per_s": _sig(r["models"] * 1e3 / ms), "note": note})
+        print(f"  {r['task']} {r['knobs']}, {r['n_layer']} layers d {r['d_model']}, {r['models']} models: latent step "
+              f"{r['latent_ms']:.2f} ms = {r['ratio']:.2f}x direct ({r['direct_ms']:.2f} ms; {graph}), "
+              f"{r['passes']} passes; eager {r['ratio_eager']:.2f}x", flush=True)
+
     # -- the data share, per token task
     def data(self):
         from runners.capacity import fit_stack
@@ -314,6 +338,10 @@ def summary(df: pd.DataFrame) -> list[str]:
     out.append(f"  stacked vs loop at d 256 L 4: {best:.1f}x{against}" if best == best else "  d 256 L 4 not measured")
     big = thr[(thr.d_model == 512) & (thr.n_layer == 8) & thr.path.str.startswith("stacked")]
     out.append(f"  MFU at d 512 L 8: {100 * big.mfu.max():.1f}%" if not big.empty else "  d 512 L 8 not measured")
+    lat = df[(df.section == "latent") & (df.path == "latent")]
+    if not lat.empty:
+        row = lat.iloc[0]
+        out.append(f"  continuous-thought step: {row.vs_direct:.2f}x a direct one ({row.note})")
     data = df[df.section == "data"].dropna(subset=["data_overhead"])
     if not data.empty:  # the target is read from data_overhead (a choice: generation overlaps training)
         worst = data.loc[data.data_overhead.idxmax()]
@@ -339,6 +367,9 @@ def cmd_perf(args) -> int:
           flush=True)
     for d, L, m in perf.args_shapes():
         perf.shape(d, L, m)
+    if not args.no_latent:
+        print("continuous thought (the full suite's ProsQA runs: a latent step against a direct one):", flush=True)
+        perf.latent()
     if not args.no_data:
         print(f"data generation per task ({args.data_view} view, default knobs, d {perf.args_shapes()[0][0]} "
               f"L {perf.args_shapes()[0][1]}, {perf.args_shapes()[0][2]} models stacked):", flush=True)
@@ -367,6 +398,7 @@ def add_perf_parser(sub) -> None:
     p.add_argument("--length", type=int, default=None, help="S5 word length (default 64; --quick 16)")
     p.add_argument("--batch-size", type=int, default=None, help="default 256; --quick 16")
     p.add_argument("--no-data", action="store_true", help="skip the per-task data share")
+    p.add_argument("--no-latent", action="store_true", help="skip the continuous-thought step ratio")
     p.add_argument("--tasks", nargs="+", default=None, help="data share of these tasks only")
     p.add_argument("--data-view", default="cot")
     p.add_argument("--residual", default="fp32", choices=RESIDUALS,

@@ -22,7 +22,14 @@ from runners.config import RunConfig, TrainConfig
 from runners.train import MAX_CHUNK, Trainer
 from tasks.base import LAT
 
-DEFAULT_KNOBS = {"nodes": 20, "edges": 30, "distance": 4, "trace": "path"}  # the full suite's zhu_graphs task
+
+
+def suite_shape() -> dict:
+    """The full suite's zhu_graphs runs (runners/suites/graphs.py): task knobs and model."""
+    from runners.suites.graphs import SIZES
+    s = SIZES["full"]
+    return dict(knobs={**s["prosqa"], "trace": "path"}, n_layer=2, d_model=s["d"], n_head=s["h"],
+                pos=s.get("pos", "learned"), m=s["seeds"], batch_size=s["batch"])
 
 
 def _sync(device):
@@ -51,18 +58,24 @@ def step_ms(runs, device, steps: int, warmup: int, graph: bool = True) -> tuple[
     for i in range(warmup, warmup + steps):
         trainer.step(i)
     _sync(device)
-    return 1000 * (time.perf_counter() - start) / steps, trainer
+    ms = 1000 * (time.perf_counter() - start) / steps
+    trainer.data.close()  # its prefetch thread: left running, it aborted the process at exit on an H100
+    return ms, trainer
 
 
 def latent_step_ratio(device="cpu", task: str = "prosqa", knobs: dict | None = None, thoughts_per_step: int = 1,
-                      n_layer: int = 2, d_model: int = 128, n_head: int = 4, m: int = 3, batch_size: int = 256,
+                      n_layer: int | None = None, d_model: int | None = None, n_head: int | None = None,
+                      m: int | None = None, batch_size: int | None = None, pos: str | None = None,
                       steps: int = 2 * MAX_CHUNK, warmup: int = MAX_CHUNK) -> dict:
     """Time a latent:Sxc step (every trace step latent) against a direct step of the same task and
-    model, m seeds stacked. Returns the times, `ratio` = latent / direct (as trained), `ratio_eager`
-    (both without CUDA graphs; the same as `ratio` on a CPU) and `passes`."""
-    knobs = dict(DEFAULT_KNOBS if knobs is None else knobs)
+    model, m seeds stacked; what is not given is the full suite's zhu_graphs run (suite_shape).
+    Returns the times, `ratio` = latent / direct (as trained), `ratio_eager` (both without CUDA
+    graphs; the same as `ratio` on a CPU) and `passes`."""
+    given = dict(knobs=knobs, n_layer=n_layer, d_model=d_model, n_head=n_head, m=m, batch_size=batch_size, pos=pos)
+    c = {**suite_shape(), **{k: v for k, v in given.items() if v is not None}}
+    knobs, m, batch_size = dict(c["knobs"]), c["m"], c["batch_size"]
     train = TrainConfig(steps=warmup + steps, batch_size=batch_size, eval_size=64, log_every=warmup + steps)
-    model = ModelConfig(n_layer=n_layer, d_model=d_model, n_head=n_head)
+    model = ModelConfig(n_layer=c["n_layer"], d_model=c["d_model"], n_head=c["n_head"], pos=c["pos"])
 
     def runs(view):
         return [RunConfig(task, knobs, view, model, train, seed=s) for s in range(m)]
@@ -74,7 +87,8 @@ def latent_step_ratio(device="cpu", task: str = "prosqa", knobs: dict | None = N
     direct_eager_ms = step_ms(runs("direct"), device, steps, warmup, graph=False)[0] if cuda else direct_ms
     latent_eager_ms = step_ms(runs(latent_view), device, steps, warmup, graph=False)[0] if cuda else latent_ms
     return {"device": str(device), "task": task, "knobs": knobs, "view": latent_view, "models": m,
-            "batch_size": batch_size, "n_layer": n_layer, "d_model": d_model, "seq_len": trainer.seq_len,
+            "batch_size": batch_size, "n_layer": model.n_layer, "d_model": model.d_model, "n_head": model.n_head,
+            "pos": model.pos, "seq_len": trainer.seq_len,
             "passes": n_passes(trainer.x == LAT), "latent_graph": trainer.graph is not None,
             "direct_ms": round(direct_ms, 3), "latent_ms": round(latent_ms, 3),
             "ratio": round(latent_ms / direct_ms, 2),
@@ -85,9 +99,9 @@ def latent_step_ratio(device="cpu", task: str = "prosqa", knobs: dict | None = N
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--models", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--d-model", type=int, default=128)
+    p.add_argument("--models", type=int, default=None, help="default: the full suite's seeds")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the full suite's")
+    p.add_argument("--d-model", type=int, default=None, help="default: the full suite's")
     p.add_argument("--steps", type=int, default=2 * MAX_CHUNK)
     args = p.parse_args(argv)
     out = latent_step_ratio(args.device, m=args.models, batch_size=args.batch_size, d_model=args.d_model,

@@ -270,7 +270,12 @@ def test_perf_quick_writes_the_csv(tmp_path, capsys):
     assert lo <= round(thr.loc["loop", "model_steps_per_s"], 1) <= hi  # the median lies in the range
     data = df[df.section == "data"]
     assert sorted(data.task) == ["modadd", "s5"] and (data.data_share > 0).all()
-    assert "targets:" in capsys.readouterr().out
+    lat = df[df.section == "latent"].set_index("path")
+    assert list(lat.index) == ["direct", "latent"] and lat.loc["direct", "vs_direct"] == 1.0
+    assert lat.loc["latent", "vs_direct"] > 0 and lat.loc["latent", "view"].startswith("latent:")
+    assert re.match(r"\d+ passes; eager", lat.loc["latent", "note"])
+    out = capsys.readouterr().out
+    assert "targets:" in out and "continuous-thought step: " in out
 
 
 def test_perf_summary_names_the_loop_it_divides_by():
