@@ -59,7 +59,10 @@ class KHop(Task):
     order; with order="shuffled" they come in random order and the query spells the chain,
     `f_1 .. f_k x ?`, so the names must be used to route. Trace: y_1, .., y_k (the last is
     the answer); with trace_every = j the CoT writes only y_k, y_(k-j), y_(k-2j), .. (in order), so
-    the CoT has ceil(k / j) steps of j hops each (the first may be shorter).
+    the CoT has ceil(k / j) steps of j hops each (the first may be shorter). With curriculum=True
+    (training only, as the group word problems' knob; order="listed" only) a random number 1..k of
+    the hops, at random places, keep their drawn table and the others are the identity: fewer real
+    hops, one shape.
 
     Compositional split: the F**k name tuples (f_1..f_k) are ranked by a fixed hash of the
     tuple; the `holdout` smallest (a fraction, or a whole number of tuples) are held out.
@@ -87,10 +90,15 @@ class KHop(Task):
                               "or 0 for no split (train and test on every combination)"),
         "trace_every": Knob(1, "the trace keeps every j-th value, counted back from the answer "
                                "(ceil(k / j) steps: a CoT of fewer, longer steps)", low=1, high=64),
+        "curriculum": Knob(False, "train where a random number (1..hops) of the tables are drawn and the "
+                                  "others are the identity; evaluation always draws every table"),
     }
 
     def check_knobs(self):
         F, k, h = self.k["n_functions"], self.k["hops"], self.k["holdout"]
+        if self.k["curriculum"] and self.k["order"] != "listed":
+            raise ValueError("khop: curriculum needs order='listed' (an identity block keeps its name, so "
+                             "with shuffled blocks a name would stand for two tables)")
         self.n_combos = F ** k
         n = self.n_combos
         if h == 0:  # no split: every combination in training and in the test
@@ -116,10 +124,11 @@ class KHop(Task):
         self._codes = {}
 
     def for_eval(self) -> "KHop":
-        """The same task on the held-out combinations (itself when nothing is held out)."""
-        if self.n_holdout == 0:
+        """The same task on the held-out combinations (itself when nothing is held out), every
+        table drawn (no curriculum)."""
+        if self.n_holdout == 0 and not self.k["curriculum"]:
             return self
-        return type(self)(**{**self.k, "split": "test"})
+        return type(self)(**{**self.k, "split": "test" if self.n_holdout else self.k["split"], "curriculum": False})
 
     def token_names(self):
         F, D = self.k["n_functions"], self.k["domain"]
@@ -173,6 +182,10 @@ class KHop(Task):
         else:
             pool = rng.integers(0, D, (n, F, D), device)                          # (n, F, D)
         tables = pool.gather(1, names.unsqueeze(-1).expand(n, k, D))               # (n, k, D)
+        if self.k["curriculum"]:  # keep n_active random hops, the rest become the identity
+            n_active = rng.integers(1, k + 1, (n, 1), device)
+            rank = torch.argsort(torch.argsort(rng.bits((n, k), device), dim=1), dim=1)
+            tables = torch.where((rank < n_active).unsqueeze(-1), tables, torch.arange(D, device=device))
         x = rng.integers(0, D, (n,), device)
         if self.k["order"] == "shuffled":
             order = rng.permutations(n, k, device)

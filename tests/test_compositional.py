@@ -119,6 +119,31 @@ def test_khop_no_split():
     assert {tuple(r) for r in names.tolist()} == {(a, b) for a in range(2) for b in range(2)}
 
 
+def test_khop_curriculum_brute_force():
+    """curriculum: 1..k real tables, the others the identity; answers by brute force on the text;
+    for_eval draws every table (and keeps the held-out split)."""
+    task = KHop(n_functions=4, domain=5, hops=4, kind="permutation", curriculum=True, holdout=0.0)
+    prob = task.sample(512, Rng(3), "cpu")
+    enc = task.encode(prob)
+    ident = (prob.tables == torch.arange(5)).all(-1)  # (n, k) identity blocks
+    real = 4 - ident.sum(1)  # a drawn permutation is the identity too, 1 time in 120
+    assert set(real.tolist()) >= {1, 2, 3, 4} and (real == 0).float().mean() < 0.02
+    assert ident.float().mean() > 0.3  # about 3/8 of the blocks made the identity by the curriculum
+    assert len({tuple(r) for r in ident.tolist()}) > 8  # the identity hops are at random places
+    for i in range(0, 512, 7):  # listed order: block j is hop j (an identity block keeps its name)
+        w = words(task, enc.prompt[i].tolist())
+        y = int(w[-2])
+        for j in range(4):
+            y = int(w[j * 6 + 1:(j + 1) * 6][y])
+        assert words(task, enc.answer[i].tolist()) == [str(y)]
+    ev = task.for_eval()
+    assert not ev.k["curriculum"] and (ev.sample(512, Rng(3), "cpu").tables == torch.arange(5)).all(-1).float().mean() < 0.05
+    held = KHop(n_functions=4, domain=5, hops=2, curriculum=True, holdout=0.25)
+    assert held.for_eval().k["split"] == "test" and not held.for_eval().k["curriculum"]
+    with pytest.raises(ValueError, match="curriculum needs order='listed'"):
+        KHop(curriculum=True, order="shuffled")
+
+
 def test_combination_codes_roundtrip():
     names = torch.randint(0, 7, (50, 4), generator=torch.Generator().manual_seed(1))
     assert torch.equal(decode_combination(encode_combination(names, 7), 7, 4), names)

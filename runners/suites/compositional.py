@@ -54,7 +54,10 @@ SIZES = {  # per study: optimizer steps, batch, seeds (stacked), positions, then
     # it treepath, 36 s depth_width (README, "Status of the families"). lr 1e-3 since session 11 (was 3e-3; H100 calibration, 3 seeds each:
     # exchange k-hop CoT with every hop written 0.98 / 1.00 / 1.00 against 0.94 / 0.79 / 0.24, every
     # 2nd hop 0.60 against 0.31, S5 CoT 0.41; depth, loops and continuous thought stayed at chance at
-    # 1e-3 and at twice the steps; depth_width: see depth_width()).
+    # 1e-3 and at twice the steps; depth_width: see depth_width()). Session 14 (H100, 3 seeds): with the
+    # khop / s5 knob `curriculum` (1..K real hops or elements in training) depth 2 / 4 and loops 2 / 4
+    # stayed at chance (k-hop 0.24-0.30 at 1200 and 2400 steps, S5 0.006-0.018 at 1000 and 3000):
+    # not used (k hops need about k + 1 layers in this format, README).
     "full": dict(
         lr=1e-3, eval_size=1024,
         dw=dict(steps=5000, batch=256, seeds=3, budget=310_000, depths=[1, 2, 4], head_dim=16, pos="rope",
