@@ -26,9 +26,9 @@ from tasks.base import LAT
 
 def suite_shape() -> dict:
     """The full suite's zhu_graphs runs (runners/suites/graphs.py): task knobs and model."""
-    from runners.suites.graphs import SIZES
+    from runners.suites.graphs import SIZES, ZHU_LAYERS
     s = SIZES["full"]
-    return dict(knobs={**s["prosqa"], "trace": "path"}, n_layer=2, d_model=s["d"], n_head=s["h"],
+    return dict(knobs={**s["prosqa"], "trace": "path"}, n_layer=ZHU_LAYERS, d_model=s["d"], n_head=s["h"],
                 pos=s.get("pos", "learned"), m=s["seeds"], batch_size=s["batch"])
 
 

@@ -270,10 +270,11 @@ class Expr(Task):
     def states(self, problem: ExprProblem) -> list[torch.Tensor]:
         """The expression after 1, 2, ..., ops evaluated operations, each (n, 4 ops + 1)."""
         table, tok, out = op_table(problem.expr.device), problem.expr, []
-        spare = torch.full_like(tok[:1], PAD)
-        spare[0, :3] = torch.tensor([D0 + 1, ADD, D0 + 1])  # `1 + 1`, evaluated in place of a finished row
+        if self.k["min_ops"]:  # `1 + 1`, evaluated in place of a row already finished (a smaller expression)
+            spare = torch.full_like(tok[:1], PAD)
+            spare[0, :3] = torch.tensor([D0 + 1, ADD, D0 + 1])
         for _ in range(self.k["ops"]):
-            if self.k["min_ops"]:  # a smaller expression is finished early: it stays as it is
+            if self.k["min_ops"]:  # a finished row stays as it is
                 done = ((tok >= ADD) & (tok <= DIV)).sum(1, keepdim=True) == 0
                 tok = torch.where(done, tok, reduce_once(torch.where(done, spare, tok), table))
             else:

@@ -291,8 +291,9 @@ class TreePath(Task):
 
     def train_batch(self, n: int, rng: Rng, device, view, step: int):
         """The size mix until mix_steps (if set), then full-size trees; one shape throughout."""
-        task = self.for_eval() if self.k["mix_steps"] and step >= self.k["mix_steps"] else self
-        return task.render(task.sample(n, rng, device), view)
+        if self.k["mix_steps"] and step >= self.k["mix_steps"]:
+            return self.for_eval().train_batch(n, rng, device, view, step)
+        return super().train_batch(n, rng, device, view, step)
 
     def token_names(self):
         root = ["root:"] if self.k["root"] == "given" else []
@@ -373,14 +374,17 @@ class TreePath(Task):
         n, N = problem.parent.shape
         v0, dev = self.tok("0"), problem.parent.device
         col = lambda name, w=1: torch.full((n, w), self.tok(name), dtype=torch.long, device=dev)  # noqa: E731
-        child = problem.edges.clamp(min=0)
+        child = problem.edges.clamp(min=0) if self.k["min_nodes"] else problem.edges
         edge = torch.stack([problem.parent.gather(1, child) + v0, col(">", N - 1), child + v0, col(",", N - 1)],
                            dim=2)  # (n, N - 1, 4)
-        edge = torch.where((problem.edges < 0)[..., None], PAD, edge)  # a smaller tree: no such edge
-        last = (problem.edges >= 0).long().cumsum(1).argmax(1)  # (n,) the last edge listed: no ','
-        edge[torch.arange(n, device=dev), last, 3] = PAD
-        edge = edge.reshape(n, -1)
-        edge = edge.gather(1, torch.argsort((edge != PAD).to(torch.int8), dim=1, stable=True))[:, 1:]  # pads first
+        if self.k["min_nodes"]:  # smaller trees: no token for a missing edge, none for the last one's ','
+            edge = torch.where((problem.edges < 0)[..., None], PAD, edge)
+            last = (problem.edges >= 0).long().cumsum(1).argmax(1)  # (n,) the last edge listed
+            edge[torch.arange(n, device=dev), last, 3] = PAD
+            edge = edge.reshape(n, -1)
+            edge = edge.gather(1, torch.argsort((edge != PAD).to(torch.int8), dim=1, stable=True))[:, 1:]  # pads first
+        else:
+            edge = edge.reshape(n, -1)[:, :-1]  # every tree has N nodes: drop the last ','
         path = self.solve(problem)  # root .. goal
         prompt = [edge, col("|"), col("goal:"), problem.goal.unsqueeze(1) + v0]
         if self.k["root"] == "given":

@@ -230,6 +230,10 @@ def test_treepath_size_mix_networkx(nodes, min_nodes, min_depth, shape):
             sizes.add(g.number_of_nodes())
     assert sizes == set(range(min_nodes, nodes + 1))
     assert task.for_eval().k["min_nodes"] == 0 and task.for_eval().sample(8, Rng(0), "cpu").size.eq(nodes).all()
+    full_prob = full.sample(32, Rng(9), "cpu")  # a mix task encodes full-size trees as the default does
+    for name, part in vars(full.encode(full_prob)).items():
+        mixed = getattr(task.encode(full_prob), name)
+        assert (part is None and mixed is None) or torch.equal(part, mixed), name
     with pytest.raises(ValueError, match=r"min_nodes=3 must be 0 \(off\) or in .* = \[4, 16\]"):
         TreePath(nodes=16, min_depth=3, min_nodes=3)
 

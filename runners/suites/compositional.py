@@ -186,8 +186,8 @@ def treepath(s: dict) -> list[RunConfig]:
         2000 steps, 8-16 nodes for 800 steps        0.96 0.94 0.83 0.95
         3000 steps, 4-16 nodes for 600 steps        0.81 0.81 0.97 0.96
         3000 steps, no mix (same command)           0.86 0.94 0.95 0.99
-    With 4-16 nodes the training loss (on the mix) is under 0.2 by step 450-600, against step 1350 or
-    later without a mix; the end is no more reliable: not used."""
+    With 4-16 nodes the training loss (on the mix) is under 0.2 by step 525-675, against step 1425 or
+    not within 1500 steps without a mix; the end is no more reliable: not used."""
     p = s["tree"]
     return [RunConfig(task="treepath", knobs=dict(nodes=p["nodes"], min_depth=p["min_depth"]), view="direct",
                       model=ModelConfig(n_layer=p["n_layer"], d_model=p["d"], n_head=p["h"], pos=p["pos"]),
