@@ -51,16 +51,19 @@ def test_feng_table_depths_and_views(preset):
             assert (r.model.d_model, r.model.n_head, r.train.lr, r.train.weight_decay) == (256, 4, 1e-4, 0.01)
 
 
-def test_feng_task_lr_and_direct_steps():
-    """full: equations train at their own lr in both views; direct models train direct_steps."""
+def test_feng_task_lr_heads_and_direct_steps():
+    """full: equations train at their own lr and heads in both views; direct models train direct_steps."""
     from runners.suites.arithmetic import SIZES
     base = SIZES["full"]["feng"]
     runs = suite_experiments("full", ["arithmetic"])["feng_table"]
     for r in runs:
         assert r.train.lr == base["task_lr"].get(r.task, base["lr"])
+        assert r.model.n_head == base["task_heads"].get(r.task, base["h"])
         assert r.train.steps == (base["direct_steps"] if r.view == "direct" else base["steps"])
         assert r.train.log_every == max(1, r.train.steps // 10)
     assert {r.train.lr for r in runs} == {base["lr"], base["task_lr"]["equations"]}
+    assert {r.model.n_head for r in runs if r.task == "equations"} == {8}
+    assert {r.model.n_head for r in runs if r.task == "expr"} == {4}
     paper = suite_experiments("paper", ["arithmetic"])["feng_table"]  # no overrides: one budget
     assert len({(r.train.lr, r.train.steps) for r in paper}) == 1
 
