@@ -173,7 +173,7 @@ def treepath(s: dict) -> list[RunConfig]:
         d 64, 1 head, seeds 0-3                    0.04 0.46 0.68 0.56
         weight decay 0.1, seeds 0-3                0.956 0.958 0.881 0.991
     Reference runs at lr 1e-3, 3000 steps: 0.953 / 0.944, 0.922 / 0.927, 0.881 / 0.950, 0.950 / 0.994
-    (bbec9ae), 0.819 / 0.937 (be3052c), 0.957 / 0.957 (82e71e6). A seed's result moves between runs;
+    (bbec9ae), 0.819 / 0.937 (be3052c), 0.957 / 0.957 (82e71e6), 0.900 / 0.951 (ac6cecb). A seed's result moves between runs;
     neither more steps, a lower lr, more heads nor weight decay made every seed reach 0.95.
     Session 14 (H100, lr 1e-3, batch 512, seeds 0-3, four stacks sharing the GPU per command), size
     curricula (knob min_nodes: trees of min_nodes..16 nodes in training, 16 in evaluation; mix_steps:

@@ -89,7 +89,8 @@ SIZES = {
     # pause:3x1 with stage_mix 0.3, reset per stage and a 2000-step CoT stage 0 (stage0_steps) of 4500
     # steps: continuous thought 0.50 / 0.48 / 0.51 (stage 0 0.44 / 0.83 / 0.58), pause 0.49 / 0.48 / 0.49
     # (stage 0 0.83 / 0.65 / 0.86): stage 1 fell to 0.41-0.53 on every seed, as without the recipe.
-    # Reference run at 82e71e6: discrete CoT 0.85, the other three 0.49-0.51 (graphs 137 s).
+    # Reference run at 82e71e6: discrete CoT 0.85, the other three 0.49-0.51 (graphs 137 s); at ac6cecb
+    # (the same configuration): discrete CoT 0.86, the other three 0.49-0.50 (137 s).
     # conn: per n, the steps, stage0_steps (the CoT stage's own length; 0: an even share) and depths.
     # H100 calibration 2026-11-24 (session 12; stage_mix 0.3, reset, 3 seeds, the GPU shared by three
     # sweeps; direct answer accuracy by seed, with stage 0's CoT answer accuracy where it matters):
