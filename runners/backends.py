@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -153,10 +154,21 @@ def _local_work(group, device, root, cap, lock_dir, slots, n_gpus):
     return len(group), dev
 
 
+def shared_gpu_note(jobs: int, n_gpus: int) -> str | None:
+    """The line the local backend prints when some of its workers share a GPU, else None."""
+    if n_gpus < 1 or jobs <= n_gpus:
+        return None
+    return (f"depthbench: {jobs} local workers on {n_gpus} GPU(s), so some share a GPU; processes take turns "
+            "on a GPU, and on one H100 three workers were no faster than one (README, 'Scaling out')")
+
+
 def _local(groups, device, root, jobs, options, progress) -> dict:
     """Returns {device: groups trained there}: each GPU should appear once per worker."""
     from joblib import Parallel, delayed
     n_gpus = _gpu_count(device)
+    note = shared_gpu_note(jobs, n_gpus)
+    if note:
+        print(note, file=sys.stderr, flush=True)
     used: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="depthbench-slots-") as lock_dir:
         work = (delayed(_local_work)(g, str(device), root, options.cap, lock_dir, jobs, n_gpus) for g in groups)

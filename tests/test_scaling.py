@@ -206,6 +206,14 @@ def test_local_workers_lease_distinct_gpus(tmp_path):
         backends._LEASES.pop(lock_dir, None)
 
 
+def test_local_backend_says_when_workers_share_a_gpu():
+    """More local workers than GPUs: one line says they share (and take turns); none otherwise or on a CPU."""
+    note = backends.shared_gpu_note(3, 1)
+    assert "3 local workers on 1 GPU" in note and "Scaling out" in note
+    for jobs, n_gpus in [(1, 1), (2, 2), (2, 4), (4, 0)]:
+        assert backends.shared_gpu_note(jobs, n_gpus) is None
+
+
 def test_deal_balances_shards():
     groups = make_groups(tiny_runs(seeds=(0, 1), depths=(1, 2, 3)), max_stack=1)
     shards = backends.deal(groups, 2)
