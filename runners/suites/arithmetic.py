@@ -89,7 +89,7 @@ accuracy by seed):
     8 heads, seeds 3-9                                      0.983 0.992 1.000 0.985 1.000 0.992 0.990
     8 heads, 1100 steps, seeds 0-9                          0.406 1.000 0.997 0.981 0.995 0.996 0.987 0.991 1.000 0.985
 With 8 heads (head dim 32) none of 17 seeds at 1200 steps ended under 0.98; with 4 heads at this recipe
-9 of 32 seeds did (5 under 0.9), counting the calibrations above, four reference runs and this
+9 of 30 seeds did (5 under 0.9), counting the calibrations above, four reference runs and this
 command's (0.922 and 0.960 here). `full` trains
 equations, both views, with 8 heads (`task_heads`; the paper preset keeps Feng's 4) at 1200 steps
 (1100 lost a seed). The 8-head CoT group took 64.8 s against 61.8 s, so the direct models train 500
