@@ -103,7 +103,10 @@ def depth_width(s: dict) -> list[RunConfig]:
         domain 4, 6 functions, 5000 steps of 256, lr 2e-3     0.49 / 0.74 / 0.67
     Over the six seeds of the 5000-step setting: 0.74 / 0.77 / 0.77, a gain from 1 to 2 layers and
     none from 2 to 4 (diminishing returns, within about the seed spread). `full` uses it since
-    session 11 (domain 4, 6 functions, 5000 steps of 256, lr 1e-3)."""
+    session 11 (domain 4, 6 functions, 5000 steps of 256, lr 1e-3). Session 15 (H100, the GPU to
+    itself, one command): the full groups with 3 seeds 0.72 / 0.74 / 0.77 in 11.0 / 11.1 / 17.0 s;
+    with 6 seeds stacked 0.74 / 0.77 / 0.78 (seeds 0.64-0.80, 0.74-0.79, 0.70-0.94) in 12.5 / 17.0 /
+    25.3 s: twice the seeds would cost the family 16 s more (it is over its budget already): not used."""
     p = s["dw"]
     knobs = {**p["knobs"], "order": "shuffled", "split": "train"}
     seq_len, vocab, _ = task_shape("khop", tuple(sorted(knobs.items())), "direct")
