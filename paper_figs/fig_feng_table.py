@@ -49,7 +49,7 @@ def table(df):
                 best = cell.sort_values(["train_steps", "d_model"]).iloc[-1]
                 rec[f"{col}_mean"], rec[f"{col}_std"] = float(best["mean"]), float(best["std"])
                 rec[f"{col}_seeds"] = int(best["n_seeds"])
-                budget.add(f"d{best['d_model']} x{best['train_steps']} steps lr {best['lr']:g}")
+                budget.add(f"d{best['d_model']} h{best['n_head']} x{best['train_steps']} steps lr {best['lr']:g}")
             rec["budget"] = " | ".join(sorted(budget))
             if budget:
                 out.append(rec)

@@ -107,6 +107,8 @@ def test_feng_table_figure(smoke_csv, tmp_path):
     acc = smoke_csv[(smoke_csv["metric"] == "answer_acc") & (smoke_csv["task"] == "expr")
                     & (smoke_csv["view"] == "cot")]["mean"].iloc[0]
     assert tab[tab["task"] == "expr"]["cot_L3_mean"].iloc[0] == pytest.approx(acc, abs=1e-4)
+    cot = smoke_csv[(smoke_csv["task"] == "expr") & (smoke_csv["view"] == "cot")].iloc[0]
+    assert f"d{cot['d_model']} h{cot['n_head']} x{cot['train_steps']} steps" in tab[tab["task"] == "expr"]["budget"].iloc[0]
 
 
 def test_arith_length_figure(smoke_csv, tmp_path):
