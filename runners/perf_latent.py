@@ -23,7 +23,6 @@ from runners.train import MAX_CHUNK, Trainer
 from tasks.base import LAT
 
 
-
 def suite_shape() -> dict:
     """The full suite's zhu_graphs runs (runners/suites/graphs.py): task knobs and model."""
     from runners.suites.graphs import SIZES, ZHU_LAYERS

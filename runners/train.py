@@ -402,8 +402,8 @@ def _slice(batch, lo, hi):
 def use_determinism(device) -> bool:
     """With DEPTHBENCH_DETERMINISTIC=1 on a CUDA device: torch's deterministic algorithms (an op
     without one raises, naming itself), under which models.transformer.attend keeps to one
-    attention kernel (DETERMINISTIC_ORDER), so a
-    run repeated with the same seed on the same machine and software is bit-identical.
+    attention kernel (DETERMINISTIC_ORDER), so a run repeated with the same seed on the same
+    machine and software is bit-identical.
     Off by default: the reference leaderboard was made without it."""
     if os.environ.get("DEPTHBENCH_DETERMINISTIC") != "1" or torch.device(device).type != "cuda":
         return False
