@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from models import kernels
+
 POSITIONS = ("learned", "sinusoidal", "rope", "none")
 NORMS = ("pre", "post")
 RESIDUALS = ("fp32", "bf16")
@@ -65,16 +67,43 @@ def _stacked(m, *shape) -> nn.Parameter:
     return nn.Parameter(torch.empty(m, *shape))
 
 
-def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-    """(m, ..., i) @ (m, i, o) + (m, o) -> (m, ..., o)."""
-    m, shape = x.shape[0], x.shape[1:-1]
+def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, gelu: bool = False,
+           resid: torch.Tensor | None = None) -> torch.Tensor:
+    """(m, ..., i) @ (m, i, o) + (m, o) -> (m, ..., o), then GELU if asked; with resid (m, ..., o),
+    resid + that, in resid's dtype."""
+    m, shape, o = x.shape[0], x.shape[1:-1], w.shape[-1]
     x2 = x.reshape(m, -1, x.shape[-1])
     y = torch.bmm(x2, w.to(x2.dtype))
     if b is not None:  # a separate add, not baddbmm: baddbmm first copies the broadcast bias into its
         # output with a slow strided kernel (H100, d 256 L 4, 32 models, compiled: 14% of the step);
-        # under torch.compile the add fuses into the next elementwise kernel
-        y = y + b.unsqueeze(1).to(y.dtype)
-    return y.reshape(m, *shape, w.shape[-1])
+        # on CUDA one Triton pass with the GELU or the residual add (models.kernels.bias_act); under
+        # torch.compile the add fuses into the next elementwise kernel
+        y = kernels.bias_act(y, b, gelu, None if resid is None else resid.reshape(m, -1, o))
+    else:
+        y = F.gelu(y) if gelu else y
+        y = y if resid is None else resid.reshape(m, -1, o) + y
+    return y.reshape(m, *shape, o)
+
+
+def normalize(x):
+    """LayerNorm without its affine, written in the dtype the next matmul reads: bf16 under autocast
+    (from an fp32 or a bf16 residual, ModelConfig.residual), else x's. On CUDA one Triton kernel
+    (models.kernels)."""
+    dt = x.dtype
+    if dt == torch.float32 and torch.is_autocast_enabled(x.device.type):
+        dt = torch.get_autocast_dtype(x.device.type)
+    return kernels.normalize(x, dt)
+
+
+def norm_linear(x, ln_w, ln_b, w, b, gelu=False):
+    """linear(layer_norm(x, ln_w, ln_b), w, b) with the LayerNorm's affine folded into the linear:
+    (x_hat * g + beta) @ W + c = x_hat @ (g[:, None] * W) + (beta @ W + c), the same function and
+    gradients up to rounding. The folded weights are (m, d, o), computed in fp32 each call; what it
+    saves is the affine's passes over the (tokens x d) activations, forward and backward (the
+    per-model weight gradients of g and beta were sums over every token)."""
+    w_eff = ln_w.unsqueeze(-1) * w
+    b_eff = (ln_b.unsqueeze(-1) * w).sum(1) + b
+    return linear(normalize(x), w_eff, b_eff, gelu)
 
 
 def layer_norm(x, w, b):
@@ -146,11 +175,16 @@ class Block(nn.Module):
         self.fc_w, self.fc_b = _stacked(m, d, ff), _stacked(m, ff)
         self.out_w, self.out_b = _stacked(m, ff, d), _stacked(m, d)
 
-    def attention(self, x, rot, cache: KVCache | None, slot: int, start: int):
+    def attention(self, x, rot, cache: KVCache | None, slot: int, start: int, ln=None, resid=None):
+        """ln: the (weight, bias) of a pre-norm LayerNorm that x has not been through yet (norm_linear);
+        resid: a residual stream the output is added to (in the projection's bias pass)."""
         m, B, T, d = x.shape
         H = self.cfg.n_head
-        qkv = linear(x, self.qkv_w, self.qkv_b).view(m * B, T, 3, H, d // H)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (m*B, H, T, hd)
+        qkv = norm_linear(x, *ln, self.qkv_w, self.qkv_b) if ln else linear(x, self.qkv_w, self.qkv_b)
+        # each (m*B, H, T, hd), views of qkv: the backward stacks dq, dk, dv straight into qkv's layout
+        # (a permute before the unbind made it stack, then copy again for the view; H100, equations
+        # CoT, d 256: 4.1 of 52 ms per step)
+        q, k, v = (t.transpose(1, 2) for t in qkv.view(m * B, T, 3, H, d // H).unbind(2))
         if rot is not None:
             q, k = rope(q, *rot), rope(k, *rot)
         if cache is None:
@@ -167,16 +201,22 @@ class Block(nn.Module):
                 mask = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(start)
                 y = attend(q, k, v, attn_mask=mask)
         y = y.transpose(1, 2).reshape(m, B, T, d)
-        return linear(y, self.proj_w, self.proj_b)
+        return linear(y, self.proj_w, self.proj_b, resid=resid)
 
-    def mlp(self, x):
-        return linear(F.gelu(linear(x, self.fc_w, self.fc_b)), self.out_w, self.out_b)
+    def mlp(self, x, ln=None, resid=None):
+        h = norm_linear(x, *ln, self.fc_w, self.fc_b, gelu=True) if ln else linear(x, self.fc_w, self.fc_b, gelu=True)
+        return linear(h, self.out_w, self.out_b, resid=resid)
 
     def forward(self, x, rot=None, cache=None, slot=0, start=0):
         p = self.cfg.dropout if self.training else 0.0
+        ln1, ln2 = (self.ln1_w, self.ln1_b), (self.ln2_w, self.ln2_b)
+        if self.cfg.norm == "pre" and not p:  # LayerNorm then linear, the affine folded in (norm_linear);
+            # each branch's last linear adds the residual in its bias pass
+            x = self.attention(x, rot, cache, slot, start, ln=ln1, resid=x)
+            return self.mlp(x, ln=ln2, resid=x)
         if self.cfg.norm == "pre":
-            x = x + F.dropout(self.attention(layer_norm(x, self.ln1_w, self.ln1_b), rot, cache, slot, start), p)
-            return x + F.dropout(self.mlp(layer_norm(x, self.ln2_w, self.ln2_b)), p)
+            x = x + F.dropout(self.attention(x, rot, cache, slot, start, ln=ln1), p)
+            return x + F.dropout(self.mlp(x, ln=ln2), p)
         x = layer_norm(x + F.dropout(self.attention(x, rot, cache, slot, start), p), self.ln1_w, self.ln1_b)
         return layer_norm(x + F.dropout(self.mlp(x), p), self.ln2_w, self.ln2_b)
 

@@ -1,0 +1,204 @@
+"""Fused Triton kernels for the memory-bound pieces of a training step, with PyTorch fallbacks.
+
+`normalize(x, out_dtype)`: LayerNorm without affine over the last dim (the affine is folded into
+the next linear: models.transformer.norm_linear), reading fp32 and writing the matmul's dtype
+(bf16 under autocast) in one pass; PyTorch's kernel writes fp32 and a second kernel casts it, and
+at this suite's widths (d 32-512) runs one row per thread block.
+`bias_act(y, b, gelu)`: a linear's bias add, with the MLP's GELU, forward and backward (the bias
+gradient included) in one pass each.
+
+Widths are runtime arguments, not compile-time constants, so a new width compiles nothing new
+unless its power-of-two block does (Triton compiles each kernel on first use, about a second).
+
+Used on CUDA when Triton imports, outside torch.compile (where Inductor fuses on its own), unless
+DEPTHBENCH_TRITON=0. On a CPU the kernels run in Triton's interpreter when TRITON_INTERPRET=1 is
+set before this module is imported (the tests do that).
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn.functional as F
+
+try:
+    import triton
+    import triton.language as tl
+except ImportError:  # the CPU wheels of torch come without Triton
+    triton = None
+
+EPS = 1e-5  # F.layer_norm's default
+INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def enabled(x: torch.Tensor) -> bool:
+    """Whether x's LayerNorm goes through the Triton kernel."""
+    if triton is None or os.environ.get("DEPTHBENCH_TRITON", "1") == "0" or torch.compiler.is_compiling():
+        return False
+    return x.is_cuda or INTERPRET
+
+
+if triton is not None:
+    @triton.jit
+    def _norm_fwd(X, Y, MEAN, RSTD, n_rows, D, BLOCK_D: tl.constexpr, ROWS: tl.constexpr,
+                  eps: tl.constexpr):
+        rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
+        cols = tl.arange(0, BLOCK_D)
+        mask = (rows[:, None] < n_rows) & (cols[None, :] < D)
+        offs = rows[:, None].to(tl.int64) * D + cols[None, :]
+        x = tl.load(X + offs, mask=mask, other=0.0).to(tl.float32)
+        mean = tl.sum(x, axis=1) / D
+        xc = tl.where(mask, x - mean[:, None], 0.0)
+        rstd = 1.0 / tl.sqrt(tl.sum(xc * xc, axis=1) / D + eps)
+        tl.store(Y + offs, (xc * rstd[:, None]).to(Y.dtype.element_ty), mask=mask)
+        tl.store(MEAN + rows, mean, mask=rows < n_rows)
+        tl.store(RSTD + rows, rstd, mask=rows < n_rows)
+
+    @triton.jit
+    def _norm_bwd(DY, X, MEAN, RSTD, DX, n_rows, D, BLOCK_D: tl.constexpr, ROWS: tl.constexpr):
+        rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
+        cols = tl.arange(0, BLOCK_D)
+        mask = (rows[:, None] < n_rows) & (cols[None, :] < D)
+        offs = rows[:, None].to(tl.int64) * D + cols[None, :]
+        x = tl.load(X + offs, mask=mask, other=0.0).to(tl.float32)
+        dy = tl.load(DY + offs, mask=mask, other=0.0).to(tl.float32)
+        mean = tl.load(MEAN + rows, mask=rows < n_rows, other=0.0)
+        rstd = tl.load(RSTD + rows, mask=rows < n_rows, other=0.0)
+        xhat = tl.where(mask, (x - mean[:, None]) * rstd[:, None], 0.0)
+        c1 = tl.sum(xhat * dy, axis=1) / D
+        c2 = tl.sum(dy, axis=1) / D
+        dx = (dy - xhat * c1[:, None] - c2[:, None]) * rstd[:, None]
+        tl.store(DX + offs, dx.to(DX.dtype.element_ty), mask=mask)
+
+
+    @triton.jit
+    def _gelu(x):
+        return 0.5 * x * (1.0 + tl.math.erf(x * 0.7071067811865476))
+
+    @triton.jit
+    def _bias_fwd(Y, B, R, OUT, N, O, GELU: tl.constexpr, RESID: tl.constexpr, ROWS: tl.constexpr,
+                  BLOCK_O: tl.constexpr):
+        """OUT = gelu(y + b) (GELU), r + (y + b) (RESID, in r's dtype), else y + b."""
+        rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
+        cols = tl.program_id(1) * BLOCK_O + tl.arange(0, BLOCK_O)
+        model = tl.program_id(2).to(tl.int64)
+        mask = (rows[:, None] < N) & (cols[None, :] < O)
+        offs = model * N * O + rows[:, None].to(tl.int64) * O + cols[None, :]
+        b = tl.load(B + model * O + cols, mask=cols < O, other=0.0).to(tl.float32)
+        v = tl.load(Y + offs, mask=mask, other=0.0).to(tl.float32) + b[None, :]
+        if GELU:
+            v = _gelu(v.to(Y.dtype.element_ty).to(tl.float32))
+        if RESID:
+            v += tl.load(R + offs, mask=mask, other=0.0).to(tl.float32)
+        tl.store(OUT + offs, v.to(OUT.dtype.element_ty), mask=mask)
+
+    @triton.jit
+    def _bias_bwd(G, Y, B, DY, PART, N, O, GELU: tl.constexpr, WRITE: tl.constexpr, ROWS: tl.constexpr,
+                  BLOCK_O: tl.constexpr):
+        """dy = g * gelu'(pre) (GELU; pre = y + b rounded as in the forward), else g; written to DY
+        in its dtype if WRITE, with this tile's column sums of dy (the bias gradient) in
+        PART[model, row block, :]."""
+        rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
+        cols = tl.program_id(1) * BLOCK_O + tl.arange(0, BLOCK_O)
+        model = tl.program_id(2).to(tl.int64)
+        mask = (rows[:, None] < N) & (cols[None, :] < O)
+        offs = model * N * O + rows[:, None].to(tl.int64) * O + cols[None, :]
+        g = tl.load(G + offs, mask=mask, other=0.0).to(tl.float32)
+        if GELU:
+            b = tl.load(B + model * O + cols, mask=cols < O, other=0.0).to(tl.float32)
+            pre = tl.load(Y + offs, mask=mask, other=0.0).to(tl.float32) + b[None, :]
+            pre = pre.to(Y.dtype.element_ty).to(tl.float32)
+            cdf = 0.5 * (1.0 + tl.math.erf(pre * 0.7071067811865476))
+            pdf = tl.exp(-0.5 * pre * pre) * 0.3989422804014327
+            g = tl.where(mask, (g * (cdf + pre * pdf)).to(DY.dtype.element_ty).to(tl.float32), 0.0)
+        if WRITE:
+            tl.store(DY + offs, g.to(DY.dtype.element_ty), mask=mask)
+        n_blocks = tl.num_programs(0)
+        tl.store(PART + (model * n_blocks + tl.program_id(0)) * O + cols, tl.sum(g, axis=0), mask=cols < O)
+
+
+def _launch(d: int, n_rows: int):
+    block_d = triton.next_power_of_2(d)
+    rows = max(1, min(64, 4096 // block_d))  # about 4096 elements per program
+    return block_d, rows, (triton.cdiv(n_rows, rows),)
+
+
+class _Normalize(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, out_dtype):
+        d = x.shape[-1]
+        x2 = x.reshape(-1, d).contiguous()
+        n = x2.shape[0]
+        y = torch.empty(x2.shape, dtype=out_dtype, device=x.device)
+        mean = torch.empty(n, dtype=torch.float32, device=x.device)
+        rstd = torch.empty_like(mean)
+        block_d, rows, grid = _launch(d, n)
+        _norm_fwd[grid](x2, y, mean, rstd, n, D=d, BLOCK_D=block_d, ROWS=rows, eps=EPS)
+        ctx.save_for_backward(x2, mean, rstd)
+        ctx.shape = x.shape
+        return y.view(x.shape)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x2, mean, rstd = ctx.saved_tensors
+        d, n = x2.shape[1], x2.shape[0]
+        dy2 = dy.reshape(-1, d).contiguous()
+        dx = torch.empty_like(x2)
+        block_d, rows, grid = _launch(d, n)
+        _norm_bwd[grid](dy2, x2, mean, rstd, dx, n, D=d, BLOCK_D=block_d, ROWS=rows)
+        return dx.view(ctx.shape), None
+
+
+def normalize(x: torch.Tensor, out_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """(x - mean) / sqrt(var + 1e-5) over the last dim, in out_dtype (default x's), computed in fp32."""
+    out_dtype = out_dtype or x.dtype
+    if enabled(x):
+        return _Normalize.apply(x, out_dtype)
+    with torch.autocast(x.device.type, enabled=False):
+        return F.layer_norm(x, x.shape[-1:]).to(out_dtype)
+
+
+def _bias_launch(y):
+    m, n, o = y.shape
+    block_o = min(128, triton.next_power_of_2(o))
+    rows = 4096 // block_o
+    return rows, block_o, (triton.cdiv(n, rows), triton.cdiv(o, block_o), m)
+
+
+class _BiasAct(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, y, b, gelu, resid):
+        y = y.contiguous()
+        r = y if resid is None else resid.contiguous()
+        out = torch.empty_like(r)
+        rows, block_o, grid = _bias_launch(y)
+        _bias_fwd[grid](y, b, r, out, y.shape[1], y.shape[2], GELU=gelu, RESID=resid is not None, ROWS=rows,
+                        BLOCK_O=block_o)
+        ctx.save_for_backward(y if gelu else None, b)
+        ctx.gelu, ctx.resid, ctx.y_dtype = gelu, resid is not None, y.dtype
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        y, b = ctx.saved_tensors
+        g = g.contiguous()
+        m, n, o = g.shape
+        rows, block_o, grid = _bias_launch(g)
+        write = ctx.gelu or g.dtype != ctx.y_dtype
+        dy = torch.empty(g.shape, dtype=ctx.y_dtype, device=g.device) if write else g
+        part = torch.empty(m, grid[0], o, dtype=torch.float32, device=g.device)
+        _bias_bwd[grid](g, g if y is None else y, b, dy, part, n, o, GELU=ctx.gelu, WRITE=write, ROWS=rows,
+                        BLOCK_O=block_o)
+        return dy, part.sum(1).to(b.dtype), None, g if ctx.resid else None
+
+
+def bias_act(y: torch.Tensor, b: torch.Tensor, gelu: bool = False, resid: torch.Tensor | None = None) -> torch.Tensor:
+    """y (m, N, o) + b (m, o), then GELU if asked, in y's dtype; with resid (m, N, o), resid + that,
+    in resid's dtype (a residual branch's last linear). One pass forward, and one backward that
+    also sums the bias gradient (per row block, then over the blocks: no atomics, so
+    deterministic). The fallback rounds the bias to y's dtype first, as the ops it replaces did."""
+    if enabled(y):
+        return _BiasAct.apply(y, b, gelu, resid)
+    y = y + b.unsqueeze(1).to(y.dtype)
+    y = F.gelu(y) if gelu else y
+    return y if resid is None else resid + y
