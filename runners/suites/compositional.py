@@ -53,7 +53,8 @@ SIZES = {  # per study: optimizer steps, batch, seeds (stacked), positions, then
     # full: 138 s of training on one H100 in the reference run at bbec9ae (115 s at 3c3d862), 54 s of
     # it treepath, 36 s depth_width (README, "Status of the families"); 141 s in `bench --family
     # compositional` (session 16; b858d6b's training code with a graph-capture lock since removed;
-    # treepath 57.5 s, 0.869 / 0.954). lr 1e-3 since session 11 (was 3e-3; H100 calibration, 3 seeds each:
+    # treepath 57.5 s, 0.869 / 0.954); 102 s in the reference run at 5c73c44 (the fused step of models/kernels.py:
+    # treepath 32 s, depth_width 29 s). lr 1e-3 since session 11 (was 3e-3; H100 calibration, 3 seeds each:
     # exchange k-hop CoT with every hop written 0.98 / 1.00 / 1.00 against 0.94 / 0.79 / 0.24, every
     # 2nd hop 0.60 against 0.31, S5 CoT 0.41; depth, loops and continuous thought stayed at chance at
     # 1e-3 and at twice the steps; depth_width: see depth_width()). Session 14 (H100, 3 seeds): with the
@@ -181,7 +182,8 @@ def treepath(s: dict) -> list[RunConfig]:
         d 64, 1 head, seeds 0-3                    0.04 0.46 0.68 0.56
         weight decay 0.1, seeds 0-3                0.956 0.958 0.881 0.991
     Reference runs at lr 1e-3, 3000 steps: 0.953 / 0.944, 0.922 / 0.927, 0.881 / 0.950, 0.950 / 0.994
-    (bbec9ae), 0.819 / 0.937 (be3052c), 0.957 / 0.957 (82e71e6), 0.900 / 0.951 (ac6cecb);
+    (bbec9ae), 0.819 / 0.937 (be3052c), 0.957 / 0.957 (82e71e6), 0.900 / 0.951 (ac6cecb), 0.953 / 0.986
+    (5c73c44, the fused step; 0.955 / 0.961 and 0.949 / 0.999 in two `bench --family` runs with it);
     0.869 / 0.954 in `bench --family compositional` (session 16, b858d6b's training code). A seed's result moves between runs;
     neither more steps, a lower lr, more heads nor weight decay made every seed reach 0.95.
     Session 14 (H100, lr 1e-3, batch 512, seeds 0-3, four stacks sharing the GPU per command), size
