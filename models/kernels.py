@@ -4,11 +4,12 @@
 the next linear: models.transformer.norm_linear), reading fp32 and writing the matmul's dtype
 (bf16 under autocast) in one pass; PyTorch's kernel writes fp32 and a second kernel casts it, and
 at this suite's widths (d 32-512) runs one row per thread block.
-`bias_act(y, b, gelu)`: a linear's bias add, with the MLP's GELU, forward and backward (the bias
-gradient included) in one pass each.
+`bias_act(y, b, gelu, resid)`: a linear's bias add, with the MLP's GELU or with the residual add
+after a branch's last linear, forward and backward (the bias gradient included) in one pass each.
 
-Widths are runtime arguments, not compile-time constants, so a new width compiles nothing new
-unless its power-of-two block does (Triton compiles each kernel on first use, about a second).
+Triton compiles each kernel on first use in a process. Widths are runtime arguments, not
+compile-time constants, so a new width compiles again only where its power-of-two block (or
+Triton's own specialisation of integers divisible by 16) differs.
 
 Used on CUDA when Triton imports, outside torch.compile (where Inductor fuses on its own), unless
 DEPTHBENCH_TRITON=0. On a CPU the kernels run in Triton's interpreter when TRITON_INTERPRET=1 is
@@ -32,7 +33,7 @@ INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 
 
 def enabled(x: torch.Tensor) -> bool:
-    """Whether x's LayerNorm goes through the Triton kernel."""
+    """Whether the ops on x take the Triton kernels (normalize, bias_act)."""
     if triton is None or os.environ.get("DEPTHBENCH_TRITON", "1") == "0" or torch.compiler.is_compiling():
         return False
     return x.is_cuda or INTERPRET
@@ -69,7 +70,6 @@ if triton is not None:
         c2 = tl.sum(dy, axis=1) / D
         dx = (dy - xhat * c1[:, None] - c2[:, None]) * rstd[:, None]
         tl.store(DX + offs, dx.to(DX.dtype.element_ty), mask=mask)
-
 
     @triton.jit
     def _gelu(x):

@@ -95,8 +95,8 @@ equations, both views, with 8 heads (`task_heads`; the paper preset keeps Feng's
 (1100 lost a seed). The 8-head CoT group took 64.8 s against 61.8 s, so the direct models train 500
 steps (was 600; their loss is flat from about step 120, above) to keep the family within 120 s.
 The reference run at ac6cecb: equations CoT 0.988 / 0.992 / 0.998 (sorted), the family 118 s; at 5c73c44
-(the fused step, models/kernels.py): 0.987 / 0.999 / 0.999, the family 87 s (95 s and 0.994-0.998 in a
-`bench --family arithmetic` run with it, session 17).
+(the fused step, models/kernels.py): 0.987 / 0.999 / 0.999, the family 87 s (86 s and 0.994-0.998 in a
+`bench --family arithmetic` run with the fused step before its residual kernel, session 17).
 Session 16 (H100, `bench --preset full --family arithmetic`, b858d6b's training code, seeds 0-2 as in
 the reference):
 equations CoT 0.245 / 0.992 / 1.000 (min; the middle one from the mean, 0.746; max), the family 117 s:

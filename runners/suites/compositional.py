@@ -183,7 +183,8 @@ def treepath(s: dict) -> list[RunConfig]:
         weight decay 0.1, seeds 0-3                0.956 0.958 0.881 0.991
     Reference runs at lr 1e-3, 3000 steps: 0.953 / 0.944, 0.922 / 0.927, 0.881 / 0.950, 0.950 / 0.994
     (bbec9ae), 0.819 / 0.937 (be3052c), 0.957 / 0.957 (82e71e6), 0.900 / 0.951 (ac6cecb), 0.953 / 0.986
-    (5c73c44, the fused step; 0.955 / 0.961 and 0.949 / 0.999 in two `bench --family` runs with it);
+    (5c73c44, the fused step; 0.955 / 0.961 and 0.949 / 0.999 in two `bench --family` runs with it, the
+    first before its residual kernel);
     0.869 / 0.954 in `bench --family compositional` (session 16, b858d6b's training code). A seed's result moves between runs;
     neither more steps, a lower lr, more heads nor weight decay made every seed reach 0.95.
     Session 14 (H100, lr 1e-3, batch 512, seeds 0-3, four stacks sharing the GPU per command), size
