@@ -55,8 +55,7 @@ def bfs_distances(adj: torch.Tensor, src: torch.Tensor, max_steps: int | None = 
     (or farther than max_steps). One (n, 1, N) x (n, N, N) bmm per level."""
     n, N, _ = adj.shape
     a = adj.float()
-    frontier = torch.zeros(n, N, dtype=torch.bool, device=adj.device)
-    frontier[torch.arange(n, device=adj.device), src] = True
+    frontier = torch.arange(N, device=adj.device) == src.unsqueeze(1)  # (n, N); an index_put would sync
     reached, dist = frontier.clone(), torch.where(frontier, 0, -1)
     for k in range(1, (N - 1 if max_steps is None else max_steps) + 1):
         frontier = (torch.bmm(frontier.float().unsqueeze(1), a).squeeze(1) > 0) & ~reached  # (n, N)
@@ -65,6 +64,23 @@ def bfs_distances(adj: torch.Tensor, src: torch.Tensor, max_steps: int | None = 
         reached |= frontier
         dist = torch.where(frontier, k, dist)
     return dist
+
+
+def reachable(adj: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
+    """(n, N, N) bool, (n,) -> (n, N) bool: reachable from src in any number of steps. Squares
+    the reflexive adjacency ceil(log2(N)) times: a few (N, N) bmms in place of N - 1 BFS levels."""
+    n, N, _ = adj.shape
+    r = (adj | torch.eye(N, dtype=torch.bool, device=adj.device)).float()
+    for _ in range(max(1, (N - 1).bit_length())):
+        r = (torch.bmm(r, r) > 0).float()  # paths of up to 2^k edges
+    return r.gather(1, src.view(n, 1, 1).expand(n, 1, N)).squeeze(1) > 0
+
+
+def trace_distances(adj: torch.Tensor, src: torch.Tensor, steps: int) -> torch.Tensor:
+    """(n, N) BFS distance from src up to `steps`; steps + 1 where a node is reachable only
+    farther; -1 where unreachable. All a trace of `steps` steps and a yes/no answer need."""
+    dist = bfs_distances(adj, src, steps)
+    return torch.where((dist < 0) & reachable(adj, src), steps + 1, dist)
 
 
 def frontier_steps(dist: torch.Tensor, steps: int, width: int) -> torch.Tensor:
@@ -109,10 +125,13 @@ def _edge_list(adj: torch.Tensor, perm: torch.Tensor, slots: int, rng: Rng) -> t
     """(n, N, N) bool in internal ids -> (n, slots, 2) relabelled by perm, random order, -1 padded."""
     n, N, _ = adj.shape
     flat = adj.reshape(n, N * N)
-    idx = torch.arange(N * N, device=adj.device)
-    top = torch.where(flat, N * N - idx, -1).topk(slots, dim=1)  # present edges first, by position
-    key = torch.where(top.values >= 0, rng.bits(top.values.shape, adj.device), 1 << 62)
-    pos = top.indices.gather(1, key.argsort(1))  # (n, slots) shuffled present edges, then absent
+    rank = flat.cumsum(1) - 1  # present edges first, by position: slot rank of each present edge
+    where = torch.where(flat & (rank < slots), rank, slots)  # the rest into a spare slot, dropped
+    idx = torch.arange(N * N, device=adj.device).expand(n, -1)
+    at = torch.zeros(n, slots + 1, dtype=torch.long, device=adj.device).scatter_(1, where, idx)[:, :slots]
+    present = torch.arange(slots, device=adj.device) < flat.sum(1, keepdim=True)  # (n, slots)
+    key = torch.where(present, rng.bits(present.shape, adj.device), 1 << 62)
+    pos = at.gather(1, key.argsort(1))  # (n, slots) shuffled present edges, then absent
     uv = torch.stack([perm.gather(1, pos // N), perm.gather(1, pos % N)], dim=2)
     return torch.where((key.sort(1).values < 1 << 62).unsqueeze(2), uv, -1)
 
@@ -168,9 +187,8 @@ def _cycles(n: int, N: int, c: int, rng: Rng, device):
     nxt = ids + 1
     succ = torch.where(nxt == ends.gather(1, comp), (ends - lengths).gather(1, comp), nxt)  # (n, N)
     flip = rng.integers(0, 2, (n, N), device) == 1  # random orientation of each undirected edge
-    adj = torch.zeros(n, N, N, dtype=torch.bool, device=device)
-    rows = torch.arange(n, device=device).unsqueeze(1)
-    adj[rows, torch.where(flip, succ, ids), torch.where(flip, ids, succ)] = True
+    flat = torch.where(flip, succ * N + ids, ids * N + succ)  # (n, N) edge u -> v at u * N + v
+    adj = torch.zeros(n, N * N, dtype=torch.bool, device=device).scatter_(1, flat, True).view(n, N, N)
     perm = rng.permutations(n, N, device)
     label_comp = torch.empty_like(comp).scatter_(1, perm, comp)
     return _edge_list(adj, perm, N, rng), label_comp
@@ -208,7 +226,8 @@ class GraphTask(Task):
         return adjacency(problem.edges, self.k["nodes"], self.undirected)  # (n, N, N)
 
     def distances(self, problem: GraphProblem) -> torch.Tensor:
-        return bfs_distances(self.adjacency(problem), problem.query[:, 0])  # (n, N) from the source
+        """(n, N) from the source: trace_distances up to the trace's steps (S + 1 = farther)."""
+        return trace_distances(self.adjacency(problem), problem.query[:, 0], self.steps)
 
     def solve(self, problem: GraphProblem, dist=None) -> torch.Tensor:
         """(n,) bool: is the target reachable from the source. `dist`: distances(problem) if known."""
@@ -411,7 +430,7 @@ def load_prosqa_json(path, task: ProsQA, device="cpu") -> GraphProblem:
         if es:
             edges[i, : len(es)] = torch.tensor(es, dtype=torch.long)
     problem = GraphProblem(edges.to(device), query.to(device))
-    dist = task.distances(problem)  # (n, N) from the root
+    dist = bfs_distances(task.adjacency(problem), problem.query[:, 0])  # (n, N) from the root, exact
     d_t, d_neg = dist.gather(1, problem.query[:, 1:])[:, 0], dist.gather(1, problem.query[:, 2:])[:, 0]
     width = torch.stack([(dist == k).sum(1) for k in range(1, task.steps + 1)], 1).max(1).values
     checks = [(d_t < 0, "target", "not reachable from root"),

@@ -4,12 +4,24 @@ torch.Generator streams differ between the CPU and CUDA, so a task sampled on th
 would not match the same seed on a laptop. This stream hashes (seed, counter) with
 splitmix64 in int64 tensor arithmetic, which is exact on every device; each call
 advances the counter by the number of values drawn.
+
+On CUDA the hash of a draw runs as one Triton kernel (same bits; the torch version takes 14
+elementwise kernels, and data generation runs beside training on the same GPU). Off with
+DEPTHBENCH_TRITON=0, without Triton, or on the CPU (there TRITON_INTERPRET=1 runs it in
+Triton's interpreter, for the tests).
 """
 from __future__ import annotations
 
 import math
+import os
 
 import torch
+
+try:
+    import triton
+    import triton.language as tl
+except ImportError:  # the CPU wheels of torch come without Triton
+    triton = None
 
 _MASK62 = (1 << 62) - 1
 
@@ -31,26 +43,64 @@ def splitmix64(x: torch.Tensor) -> torch.Tensor:
     return x ^ _shr(x, 31)
 
 
+def splitmix64_int(x: int) -> int:
+    """splitmix64 of one int64 value in Python integers: the same bits as the tensor version."""
+    m = (1 << 64) - 1
+    x = (x + 0x9E3779B97F4A7C15) & m
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & m
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & m
+    return _c(x ^ (x >> 31))
+
+
+def _triton_on(device) -> bool:
+    if triton is None or os.environ.get("DEPTHBENCH_TRITON", "1") == "0":
+        return False
+    return torch.device(device).type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"
+
+
+if triton is not None:
+    @triton.jit
+    def _bits_kernel(OUT, start, key, n, C0, C1, C2, BLOCK: tl.constexpr):
+        offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        x = ((start + offs) ^ key).to(tl.uint64, bitcast=True)  # splitmix64 in wrapping uint64
+        x = x + C0.to(tl.uint64, bitcast=True)
+        x = (x ^ (x >> 30)) * C1.to(tl.uint64, bitcast=True)
+        x = (x ^ (x >> 27)) * C2.to(tl.uint64, bitcast=True)
+        x = x ^ (x >> 31)
+        tl.store(OUT + offs, x.to(tl.int64, bitcast=True) & 0x3FFFFFFFFFFFFFFF, mask=offs < n)
+
+
+def hashed_counters(start: int, n: int, key: int, device) -> torch.Tensor:
+    """(n,) int64: splitmix64((start + i) ^ key) & (2^62 - 1) for i < n."""
+    if n and _triton_on(device):
+        out = torch.empty(n, dtype=torch.int64, device=device)
+        block = 1024
+        _bits_kernel[(triton.cdiv(n, block),)](out, start, key, n, _c(0x9E3779B97F4A7C15),
+                                               _c(0xBF58476D1CE4E5B9), _c(0x94D049BB133111EB), BLOCK=block)
+        return out
+    idx = torch.arange(start, start + n, dtype=torch.int64, device=device)
+    return splitmix64(idx ^ key) & _MASK62
+
+
 class Rng:
     """Random stream keyed by an integer seed. `fork(tag)` derives an independent stream."""
 
     def __init__(self, seed: int, counter: int = 0):
         self.seed = int(seed) & _MASK62
         self.counter = int(counter)
+        self.key = splitmix64_int(self.seed)  # hashed once: a host int, no kernels per draw
 
     def fork(self, tag: int | str) -> "Rng":
         if isinstance(tag, str):
             tag = int.from_bytes(tag.encode()[:7].ljust(7, b"\0"), "little") ^ len(tag)
-        key = splitmix64(torch.tensor([self.seed * 1_000_003 + int(tag)], dtype=torch.int64))
-        return Rng(int(key.item()) & _MASK62)
+        return Rng(splitmix64_int(self.seed * 1_000_003 + int(tag)) & _MASK62)
 
     def bits(self, shape, device) -> torch.Tensor:
         """Non-negative int64 with 62 random bits each."""
         n = math.prod(shape)
-        idx = torch.arange(self.counter, self.counter + n, dtype=torch.int64, device=device)
+        out = hashed_counters(self.counter, n, self.key, device)
         self.counter += n
-        key = splitmix64(torch.full((), self.seed, dtype=torch.int64, device=device))
-        return (splitmix64(idx ^ key) & _MASK62).reshape(shape)
+        return out.reshape(shape)
 
     def integers(self, low: int, high, shape, device) -> torch.Tensor:
         """Uniform integers in [low, high); `high` may be a tensor broadcast against shape."""

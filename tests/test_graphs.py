@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tasks.base import IGNORE, PAD, parse_view
-from tasks.graphs import TASKS, Connectivity, ProsQA, Reach, load_prosqa_json, prosqa_records
+from tasks.graphs import (TASKS, Connectivity, ProsQA, Reach, adjacency, load_prosqa_json, prosqa_records,
+                          trace_distances)
 from tasks.rng import Rng
 
 CONFIGS = [  # (class, knobs): several sizes per task, the knob `trace` is tried both ways
@@ -108,6 +109,28 @@ def test_connectivity_random_knobs(seed, nodes, components):
     for i in range(len(problem)):  # a union of `components` cycles: every node has degree 2
         G = to_nx(task, problem, i)
         assert nx.number_connected_components(G) == components and all(d == 2 for _, d in G.degree)
+
+
+@pytest.mark.parametrize("nodes,p", [(2, 0.5), (9, 0.15), (24, 0.06), (33, 0.04), (40, 0.1)])
+def test_trace_distances_on_random_digraphs(nodes, p):
+    """Any digraph, not the generators': BFS levels up to S, S + 1 beyond, -1 unreachable."""
+    n, steps = 40, 3
+    g = torch.Generator().manual_seed(nodes)
+    adj = torch.rand(n, nodes, nodes, generator=g) < p
+    edges = torch.stack(torch.meshgrid(torch.arange(nodes), torch.arange(nodes), indexing="ij"), -1).view(-1, 2)
+    edges = torch.where(adj.view(n, -1, 1), edges, -1)  # (n, N * N, 2) edge list, -1 where absent
+    assert torch.equal(adjacency(edges, nodes), adj)
+    src = torch.randint(0, nodes, (n,), generator=g)
+    dist = trace_distances(adj, src, steps).tolist()
+    far = 0
+    for i in range(n):
+        G = nx.DiGraph(adj[i].nonzero().tolist())
+        G.add_nodes_from(range(nodes))
+        length = nx.single_source_shortest_path_length(G, int(src[i]))
+        want = [-1 if v not in length else min(length[v], steps + 1) for v in range(nodes)]
+        assert dist[i] == want
+        far += sum(d == steps + 1 for d in want)
+    assert nodes < 9 or far > 0  # the case beyond the trace is exercised
 
 
 @pytest.mark.parametrize("cls", [Reach, Connectivity])
