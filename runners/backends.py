@@ -42,10 +42,13 @@ class BackendOptions:
     submitit_cluster: str | None = None  # None: slurm; 'local' runs the array as processes here
     folder: str | None = None          # submitit logs; default: <root>/../submitit
     cap: int = STACK_CAP               # most models in one stack
+    interleave: int = 1                # serial: groups training at once on the device (runners/interleave.py)
 
     def __post_init__(self):
         if self.jobs is not None and self.jobs < 1:
             raise ValueError(f"--jobs must be >= 1, got {self.jobs}")
+        if self.interleave < 1:
+            raise ValueError(f"--interleave must be >= 1, got {self.interleave}")
         if self.gpus < 0 or self.time_min < 1:
             raise ValueError(f"bad slurm options: gpus={self.gpus}, time={self.time_min} min")
 
@@ -63,12 +66,14 @@ def add_backend_args(parser) -> None:
     g.add_argument("--submitit-cluster", default=None, choices=["slurm", "local", "debug"],
                    help="submitit executor (default slurm; local: the array as processes on this machine)")
     g.add_argument("--submitit-folder", default=None, dest="folder", help="submitit logs and pickles")
+    g.add_argument("--interleave", type=int, default=1,
+                   help="serial backend: train up to N groups at once on the device, one stream each (default 1)")
 
 
 def backend_options(args) -> BackendOptions:
     return BackendOptions(jobs=args.jobs, partition=args.partition, time_min=args.time_min, gpus=args.gpus,
                           cpus_per_task=args.cpus_per_task, submitit_cluster=args.submitit_cluster,
-                          folder=args.folder)
+                          folder=args.folder, interleave=args.interleave)
 
 
 def check_backend(backend: str, options: BackendOptions | None = None) -> None:
@@ -110,6 +115,10 @@ def dispatch(groups: list[list], backend: str = "serial", device="cpu", root=Non
     if backend == "ray":
         return _ray(groups, device, root, options, progress)
     jobs = options.jobs or _gpu_count(device) or 1
+    if (backend == "serial" or jobs == 1) and options.interleave > 1:
+        from runners.interleave import train_interleaved
+        train_interleaved(groups, device, root, options.interleave, progress)
+        return
     if backend == "serial" or jobs == 1:
         for group in groups:
             train_fitted(group, device, root, options.cap)

@@ -333,26 +333,30 @@ class Trainer:
         self.graph.replay()
 
     def train(self, root=None, progress=None) -> list[list[dict]]:
-        tc = self.runs[0].train
-        logs, since = [[] for _ in self.runs], 0
+        logs = [[] for _ in self.runs]
         try:
-            for i in range(tc.steps):
-                self.step(i)
-                since += 1
-                if (i + 1) % tc.log_every == 0 or i + 1 == tc.steps:
-                    mean = (self.loss_sum / since).tolist()  # the only host sync in the loop
-                    self.loss_sum.zero_()
-                    since = 0
-                    for j, run in enumerate(self.runs):
-                        row = {"step": i + 1, "loss": mean[j]}
-                        logs[j].append(row)
-                        if root is not None:
-                            append_metrics(root, run.run_id, [row])
+            for i in range(self.runs[0].train.steps):
+                self.train_step(i, logs, root)
                 if progress is not None:
                     progress(1)
         finally:
             self.data.close()  # the prefetch thread, if any
         return logs
+
+    def train_step(self, i: int, logs: list[list[dict]], root=None) -> None:
+        """Optimizer step i; every log_every steps (and the last) the mean loss goes to logs and
+        metrics.jsonl. runners.interleave calls this for several trainers in turn."""
+        tc = self.runs[0].train
+        self.step(i)
+        if (i + 1) % tc.log_every == 0 or i + 1 == tc.steps:
+            since = (i + 1) - (logs[0][-1]["step"] if logs[0] else 0)
+            mean = (self.loss_sum / since).tolist()  # the only host sync in the loop
+            self.loss_sum.zero_()
+            for j, run in enumerate(self.runs):
+                row = {"step": i + 1, "loss": mean[j]}
+                logs[j].append(row)
+                if root is not None:
+                    append_metrics(root, run.run_id, [row])
 
     def eval_batch(self, task, problem):
         return task.render(problem, self.view)
@@ -426,13 +430,21 @@ def train_group(runs: list[RunConfig], device="cpu", root=None, progress=None) -
     else:
         trainer_class = Trainer
     trainer = trainer_class(runs, device)
+    start_records(runs, root)
+    logs = trainer.train(root, progress)
+    return finish_records(trainer, logs, trainer.final_metrics(), time.time() - start, deterministic, root)
+
+
+def start_records(runs: list[RunConfig], root) -> None:
     if root is not None:
         for run in runs:  # a run retrained after a kill starts its log afresh
             write_json_atomic(run_dir(root, run.run_id) / "config.json", run.to_dict())
             (run_dir(root, run.run_id) / "metrics.jsonl").unlink(missing_ok=True)
-    logs = trainer.train(root, progress)
-    metrics = trainer.final_metrics()
-    wall = time.time() - start
+
+
+def finish_records(trainer, logs, metrics, wall: float, deterministic: bool, root) -> list[dict]:
+    """One final record per run of the trainer (written under root, final.json last)."""
+    runs = trainer.runs
     if root is not None and os.environ.get("DEPTHBENCH_SAVE_MODEL") == "1":  # opt-in weights for `depthbench eval`
         from runners.checkpoint import save_models
         save_models(trainer.model, runs, root)
