@@ -35,7 +35,7 @@ def _on(stream):
 class Slot:
     """One group training on its own stream (None on a CPU: the groups simply take turns)."""
 
-    def __init__(self, runs, device, root, stream):
+    def __init__(self, runs, device, root, stream, capture=None):
         from runners.train import Trainer, start_records, use_determinism
         self.runs, self.device, self.root, self.stream = runs, device, root, stream
         self.deterministic = use_determinism(device)
@@ -43,6 +43,8 @@ class Slot:
             stream.wait_stream(torch.cuda.current_stream(device))
         with _on(stream):
             self.trainer = Trainer(runs, device)
+        if capture is not None:
+            self.trainer.capture_stream = capture
         start_records(runs, root)
         self.logs, self.i, self.share = [[] for _ in runs], 0, 0.0
         self.steps = runs[0].train.steps
@@ -62,11 +64,11 @@ class Slot:
         return finish_records(self.trainer, self.logs, metrics, self.share, self.deterministic, self.root)
 
     def drop(self) -> None:
-        """Stop the producer and let the device's other work wait for this stream's, before the
-        trainer's memory goes back to the allocator."""
+        """Stop the producer and wait for this stream's work before the trainer's memory goes back
+        to the allocator."""
         self.trainer.data.close()
-        if self.stream is not None:
-            torch.cuda.current_stream(self.device).wait_stream(self.stream)
+        if self.stream is not None:  # the host waits: the graph's private pool must not go to
+            self.stream.synchronize()  # another stream's allocations while its last replay runs
         self.trainer = None
 
 
@@ -89,6 +91,7 @@ def train_interleaved(groups: list[list], device, root=None, width: int = 4, pro
     todo = [g for g in todo if g]
     cuda = device.type == "cuda"
     streams = [torch.cuda.Stream(device) if cuda else None for _ in range(width)]
+    captures = [torch.cuda.Stream(device) if cuda else None for _ in range(width)]
     records, later, queue = [], [], list(todo)
     with torch.cuda.device(device) if cuda else contextlib.nullcontext():
         active: list[Slot] = []
@@ -108,7 +111,8 @@ def train_interleaved(groups: list[list], device, root=None, width: int = 4, pro
                     later.append(group)
                     continue
                 charge()
-                active.append(Slot(group, device, root, streams[_free_stream(active, streams)]))
+                k = _free_stream(active, streams)
+                active.append(Slot(group, device, root, streams[k], captures[k]))
             for slot in list(active):
                 trained = False
                 try:

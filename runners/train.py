@@ -281,6 +281,9 @@ class Trainer:
         self.x = self.y = None  # static input buffers, shaped by the first batch
         self.loss_sum = torch.zeros(len(runs), device=self.device)
         self.graph, self.step_bytes = None, 0  # step_bytes: the eager warm-up steps' peak memory
+        # None: torch's one capture stream. A captured cuBLAS call keeps its capture stream's workspace,
+        # so graphs that replay at once (runners/interleave.py) are captured on streams of their own
+        self.capture_stream = None
         self.use_graph = (self.device.type == "cuda" and self.objective.graphable
                           and os.environ.get("DEPTHBENCH_NO_GRAPH") != "1")
         # DEPTHBENCH_COMPILE=1 (the whole loss) or train.compile (its blocks), on CUDA
@@ -317,7 +320,7 @@ class Trainer:
             gc.collect()  # an earlier group's trainer (a reference cycle) is not destroyed mid-capture
             torch.cuda.synchronize()
             # thread_local: another thread's CUDA calls (the producer, a collector) cannot invalidate it
-            with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
+            with torch.cuda.graph(self.graph, stream=self.capture_stream, capture_error_mode="thread_local"):
                 self._step()
             return self.graph.replay()
         if self.graph is None:
