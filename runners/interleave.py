@@ -1,14 +1,16 @@
 """Several small groups training at once on one GPU, from one thread.
 
-A stack of a few small models leaves an H100 mostly idle between its many tiny kernels. Here up
-to `width` groups train side by side: each has its own CUDA stream, and one Python thread steps
-them in turn (each step is a CUDA graph replay, so the thread only enqueues), so their kernels
-overlap on the GPU. Nothing runs in extra threads beyond each group's data producer, as in
-serial training; a group's numbers are those it gets alone, up to the GPU's run-to-run noise.
+A small stack's step is a chain of small kernels, and another group's kernels can run beside
+them. Here up to `width` groups train side by side: each has its own CUDA stream, and one Python
+thread steps them in turn (each step is a CUDA graph replay, so the thread only enqueues), so
+their kernels overlap on the GPU. Nothing runs in extra threads beyond each group's data
+producer, as in serial training. Each group computes what it would alone: bit-identical on the
+CPU (tests/test_interleave.py); on a GPU, kernel order and timing differ (README, "Scaling out",
+for the runs measured).
 
-A group joins only if it trains as one stack and all the joined groups' planned memory
-(runners.capacity.model_bytes) fits together; the others, curriculum groups and zero-parameter
-baselines train one at a time afterwards (runners.capacity.train_fitted). A group whose step
+A group joins only if it is one stack whose planned memory (runners.capacity.model_bytes) fits
+in 1 / width of the memory free when it joins; the others (curriculum groups, zero-parameter
+baselines included) train one at a time afterwards (runners.capacity.train_fitted). A group whose step
 runs out of memory is dropped and trained that way too; its runs have no record yet, so none
 is lost.
 

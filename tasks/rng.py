@@ -24,6 +24,7 @@ except ImportError:  # the CPU wheels of torch come without Triton
     triton = None
 
 _MASK62 = (1 << 62) - 1
+GAMMA, MIX1, MIX2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB  # splitmix64's constants
 
 
 def _shr(x: torch.Tensor, s: int) -> torch.Tensor:
@@ -37,22 +38,24 @@ def _c(u: int) -> int:
 
 
 def splitmix64(x: torch.Tensor) -> torch.Tensor:
-    x = x + _c(0x9E3779B97F4A7C15)
-    x = (x ^ _shr(x, 30)) * _c(0xBF58476D1CE4E5B9)
-    x = (x ^ _shr(x, 27)) * _c(0x94D049BB133111EB)
+    x = x + _c(GAMMA)
+    x = (x ^ _shr(x, 30)) * _c(MIX1)
+    x = (x ^ _shr(x, 27)) * _c(MIX2)
     return x ^ _shr(x, 31)
 
 
 def splitmix64_int(x: int) -> int:
     """splitmix64 of one int64 value in Python integers: the same bits as the tensor version."""
     m = (1 << 64) - 1
-    x = (x + 0x9E3779B97F4A7C15) & m
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & m
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & m
+    x = (x + GAMMA) & m
+    x = ((x ^ (x >> 30)) * MIX1) & m
+    x = ((x ^ (x >> 27)) * MIX2) & m
     return _c(x ^ (x >> 31))
 
 
 def _triton_on(device) -> bool:
+    # the gate of models.kernels.enabled, less its torch.compile check (generation is never compiled);
+    # not imported from there: tasks do not depend on models
     if triton is None or os.environ.get("DEPTHBENCH_TRITON", "1") == "0":
         return False
     return torch.device(device).type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"
@@ -75,8 +78,7 @@ def hashed_counters(start: int, n: int, key: int, device) -> torch.Tensor:
     if n and _triton_on(device):
         out = torch.empty(n, dtype=torch.int64, device=device)
         block = 1024
-        _bits_kernel[(triton.cdiv(n, block),)](out, start, key, n, _c(0x9E3779B97F4A7C15),
-                                               _c(0xBF58476D1CE4E5B9), _c(0x94D049BB133111EB), BLOCK=block)
+        _bits_kernel[(triton.cdiv(n, block),)](out, start, key, n, _c(GAMMA), _c(MIX1), _c(MIX2), BLOCK=block)
         return out
     idx = torch.arange(start, start + n, dtype=torch.int64, device=device)
     return splitmix64(idx ^ key) & _MASK62
