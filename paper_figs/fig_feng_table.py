@@ -1,9 +1,7 @@
 """Feng et al. 2023, their table as a grouped bar chart: answer accuracy of direct models with
 3, 4 and 5 layers against CoT with 3 layers, for each task and size (expressions over F_11 by
 number of operators, linear systems by number of variables, LIS and edit distance by
-length). A third kind of bar, where the CSV has it: models with no CoT at test trained through
-stepwise internalization (view pause:Sx0 through the curriculum: CoT first, then one trace step
-dropped per stage). The same table is written next to the PNG as feng_table.csv.
+length). The same table is written next to the PNG as feng_table.csv.
 
 Where a CSV holds one cell at several budgets (d_model, training steps), the cell shows the
 longest-trained, widest one; the CSV says which. Numbers above the bars are percent."""
@@ -17,9 +15,7 @@ from paper_figs.style import cli, plt, save, subtitle  # noqa: E402
 
 TASKS = [("expr", "ops", "Arithmetic (operators)"), ("equations", "vars", "Equations (variables)"),
          ("lis", "length", "LIS (length)"), ("edit", "length", "Edit distance (length)")]
-BARS = [("direct", 3), ("direct", 4), ("direct", 5), ("internalized", 3), ("internalized", 4),
-        ("internalized", 5), ("cot", 3)]  # (kind, n_layer), left to right
-LABELS = {"direct": "direct", "internalized": "no CoT, internalized", "cot": "CoT"}
+BARS = [("direct", 3), ("direct", 4), ("direct", 5), ("cot", 3)]  # (view, n_layer), left to right
 METRIC = "answer_acc"
 
 
@@ -31,16 +27,10 @@ def knob_value(knobs: str, name: str) -> int | None:
     return None
 
 
-def kind(view: str) -> str:
-    """A row's bar kind: `internalized` for pause:Sx0 (every trace step dropped), else the view."""
-    return "internalized" if view.startswith("pause:") and view.endswith("x0") else view
-
-
 def table(df):
     """One row per (task, size); per bar `<view>_L<depth>_mean`/`_std`, and the budget used."""
     import pandas as pd
-    rows = df[(df["metric"] == METRIC) & (df["n_loops"] == 1) & (df["model"] == "transformer")].copy()
-    rows["kind"] = [kind(str(v)) for v in rows["view"]]
+    rows = df[(df["metric"] == METRIC) & (df["n_loops"] == 1) & (df["model"] == "transformer")]
     out = []
     for task, knob, _ in TASKS:
         sub = rows[rows["task"] == task].copy()
@@ -51,7 +41,7 @@ def table(df):
             rec = {"task": task, "size_knob": knob, "size": int(size)}
             budget = set()
             for view, depth in BARS:
-                cell = g[(g["kind"] == view) & (g["n_layer"] == depth)]
+                cell = g[(g["view"] == view) & (g["n_layer"] == depth)]
                 col = f"{view}_L{depth}"
                 if cell.empty:
                     rec[f"{col}_mean"] = rec[f"{col}_std"] = rec[f"{col}_seeds"] = None
@@ -74,18 +64,16 @@ def draw(df, out: Path) -> list[Path]:
     widths = [max(1, (tab["task"] == t).sum()) for t, _, _ in tasks]
     fig, axes = plt.subplots(1, len(tasks), figsize=(1.6 + 1.5 * sum(widths), 3.0), sharey=True,
                              gridspec_kw={"width_ratios": widths}, squeeze=False, layout="constrained")
-    bars = [(v, d) for v, d in BARS if tab[f"{v}_L{d}_mean"].notna().any()]  # kinds the CSV has
-    w = 0.8 / len(bars)
+    w = 0.2
     for ax, (task, knob, title) in zip(axes[0], tasks):
         sub = tab[tab["task"] == task].sort_values("size")
         xs = range(len(sub))
-        for j, (view, depth) in enumerate(bars):
+        for j, (view, depth) in enumerate(BARS):
             col = f"{view}_L{depth}"
             mean, std = sub[f"{col}_mean"].astype(float), sub[f"{col}_std"].astype(float)
-            shade = 0.4 + 0.2 * (depth - 3)
-            color = {"cot": "C3", "direct": plt.cm.Blues(shade), "internalized": plt.cm.Greens(shade)}[view]
-            label = f"{LABELS[view]}, {depth} layers"
-            pos = [x + (j - (len(bars) - 1) / 2) * w for x in xs]
+            color = "C3" if view == "cot" else plt.cm.Blues(0.4 + 0.2 * (depth - 3))
+            label = f"CoT, {depth} layers" if view == "cot" else f"direct, {depth} layers"
+            pos = [x + (j - 1.5) * w for x in xs]
             ax.bar(pos, mean.fillna(0), w, yerr=std.fillna(0), color=color, capsize=2, label=label,
                    error_kw={"lw": 0.7})
             for p, m in zip(pos, mean):
@@ -95,7 +83,7 @@ def draw(df, out: Path) -> list[Path]:
         ax.set(title=title, xlabel=knob, ylim=(0, 1.1))
     axes[0][0].set_ylabel("answer accuracy (exact match)")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=7, ncol=min(4, len(bars)), loc="outside lower center")
+    fig.legend(handles, labels, fontsize=7, ncol=len(BARS), loc="outside lower center")
     fig.suptitle("CoT with 3 layers against direct answers with 3-5 layers (Feng et al. 2023)\n"
                  + subtitle(df) + " · " + "; ".join(sorted(set(tab["budget"]))), fontsize=7)
     png = save(fig, out, "feng_table")

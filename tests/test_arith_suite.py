@@ -9,10 +9,7 @@ import pytest
 
 from runners.suite import FAMILIES, PRESETS, suite_experiments, suite_runs
 from runners.suites.arithmetic import FENG_COT_DEPTH, FENG_DIRECT_DEPTHS, FENG_KNOBS, FENG_SIZES, LI_KNOB
-from runners.curriculum import stage_starts
 from runners.sweep import make_groups
-from tasks import make_task
-from tasks.rng import Rng
 
 
 def by(runs, **want):
@@ -62,34 +59,13 @@ def test_feng_task_lr_heads_and_direct_steps():
     for r in runs:
         assert r.train.lr == base["task_lr"].get(r.task, base["lr"])
         assert r.model.n_head == base["task_heads"].get(r.task, base["h"])
-        steps = {"direct": base["direct_steps"], "cot": base["steps"]}.get(r.view, base["internalize"]["steps"])
-        assert r.train.steps == steps
+        assert r.train.steps == (base["direct_steps"] if r.view == "direct" else base["steps"])
         assert r.train.log_every == max(1, r.train.steps // 10)
     assert {r.train.lr for r in runs} == {base["lr"], base["task_lr"]["equations"]}
     assert {r.model.n_head for r in runs if r.task == "equations"} == {8}
     assert {r.model.n_head for r in runs if r.task == "expr"} == {4}
     paper = suite_experiments("paper", ["arithmetic"])["feng_table"]  # no overrides: one budget
     assert len({(r.train.lr, r.train.steps) for r in paper}) == 1
-
-
-@pytest.mark.parametrize("preset", ["smoke", "full"])
-def test_feng_internalized_runs(preset):
-    """expr's no-CoT models also train through stepwise internalization, at every direct depth: the
-    view drops every trace step (pause:Sx0 with S the task's steps), the curriculum set as the preset says."""
-    from runners.suites.arithmetic import SIZES, internalize_view
-    p = SIZES[preset]["feng"]["internalize"]
-    runs = [r for r in suite_experiments(preset, ["arithmetic"])["feng_table"] if r.view.startswith("pause:")]
-    assert {r.task for r in runs} == set(p["tasks"]) == {"expr"}
-    assert sorted(r.model.n_layer for r in runs) == sorted(FENG_DIRECT_DEPTHS * p["seeds"])
-    t = make_task("expr", ops=4)
-    n_steps = t.encode(t.sample(4, Rng(0), "cpu")).steps.shape[1]
-    assert internalize_view("expr", {"ops": 4}) == f"pause:{n_steps}x0" == "pause:3x0"  # 4 operators, 3 rewrites
-    for r in runs:
-        tc = r.train
-        assert r.view == "pause:3x0" and tc.latent_curriculum and tc.reset_optimizer and tc.stage_mix == 0.3
-        assert (tc.steps, tc.stage0_steps, tc.stage_steps) == (p["steps"], p["stage0_steps"], p["stage_steps"])
-        assert stage_starts(tc.steps, n_steps + 1, tc.stage_steps, tc.stage0_steps)[-1] < tc.steps
-    assert not [r for r in suite_experiments("paper", ["arithmetic"])["feng_table"] if r.view != "direct" and r.view != "cot"]
 
 
 def test_li_arith_lengths_views_depths():
@@ -128,12 +104,6 @@ def test_feng_table_figure(smoke_csv, tmp_path):
     assert {("expr", 4), ("equations", 3)} <= set(zip(tab["task"], tab["size"]))
     for col in ("direct_L3", "direct_L4", "direct_L5", "cot_L3"):
         assert tab[f"{col}_mean"].between(0, 1).all()
-    inner = tab[tab["task"] == "expr"].iloc[0]  # the internalized bars read the pause:3x0 rows
-    for depth in FENG_DIRECT_DEPTHS:
-        row = smoke_csv[(smoke_csv["metric"] == "answer_acc") & (smoke_csv["view"] == "pause:3x0")
-                        & (smoke_csv["n_layer"] == depth)]
-        assert inner[f"internalized_L{depth}_mean"] == pytest.approx(row["mean"].iloc[0], abs=1e-4)
-    assert tab[tab["task"] == "equations"]["internalized_L3_mean"].isna().all()
     acc = smoke_csv[(smoke_csv["metric"] == "answer_acc") & (smoke_csv["task"] == "expr")
                     & (smoke_csv["view"] == "cot")]["mean"].iloc[0]
     assert tab[tab["task"] == "expr"]["cot_L3_mean"].iloc[0] == pytest.approx(acc, abs=1e-4)

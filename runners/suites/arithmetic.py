@@ -107,12 +107,8 @@ is a lookup of r, for direct and CoT alike); CVP is where depth and CoT should s
 """
 from __future__ import annotations
 
-import dataclasses
-
 from models.transformer import ModelConfig
 from runners.config import RunConfig, TrainConfig
-from tasks import make_task
-from tasks.rng import Rng
 
 # Feng et al.'s tasks and sizes: task -> (size knob, sizes); knobs every preset gives a task
 FENG_KNOBS = {"equations": {"pivot": "column"}}
@@ -125,8 +121,7 @@ LI_KNOB = {"squaring": "n", "cvp": "gates"}  # Li et al.'s tasks -> their length
 SIZES = {
     "smoke": {
         "feng": dict(d=32, h=2, steps=40, batch=32, lr=3e-3, wd=0.01, direct_seeds=2, cot_seeds=2,
-                     eval_size=64, sizes={"expr": [4], "equations": [3]},
-                     internalize=dict(tasks=["expr"], steps=40, stage0_steps=16, stage_steps=8, seeds=1)),
+                     eval_size=64, sizes={"expr": [4], "equations": [3]}),
         "li": dict(d=32, h=2, steps=40, batch=32, lr=3e-3, wd=0.01, seeds=2, eval_size=64, depths=[1],
                    lengths={"squaring": [4, 8], "cvp": [6, 10]}),
     },
@@ -134,8 +129,7 @@ SIZES = {
         # from the H100 calibrations of 2026-11-24 (docstring above)
         "feng": dict(d=256, h=4, steps=1200, batch=512, lr=7e-4, wd=0.01, warmup=0.1, direct_seeds=1, cot_seeds=3,
                      eval_size=1024, sizes={"expr": [4], "equations": [3]},
-                     task_lr={"equations": 1e-3}, task_heads={"equations": 8}, direct_steps=500,
-                     internalize=dict(tasks=["expr"], steps=3000, stage0_steps=1000, stage_steps=400, seeds=1)),
+                     task_lr={"equations": 1e-3}, task_heads={"equations": 8}, direct_steps=500),
         "li": dict(d=128, h=4, steps=500, batch=128, lr=2e-3, wd=0.01, seeds=2, eval_size=512,
                    depths=[1, 2], lengths={"squaring": [4, 16], "cvp": [8, 16]}),
     },
@@ -158,44 +152,20 @@ def _run(s: dict, task: str, knobs: dict, view: str, depth: int, seed: int) -> R
                      model=ModelConfig(n_layer=depth, d_model=s["d"], n_head=s["h"]))
 
 
-def internalize_view(task: str, knobs: dict) -> str:
-    """pause:Sx0, S the task's trace steps: through the curriculum, stage 0 is the CoT and the last
-    stage, every step dropped, the direct view token for token (stepwise internalization)."""
-    t = make_task(task, **knobs)
-    return f"pause:{t.encode(t.sample(2, Rng(0), 'cpu')).steps.shape[1]}x0"
-
-
-def _internalized(s: dict, task: str, knobs: dict, depth: int, seed: int) -> RunConfig:
-    """No CoT at test, trained through stepwise internalization (`internalize` in a preset's `feng`):
-    CoT for stage0_steps, one trace step dropped per stage_steps, the last stage the direct view;
-    earlier stages mixed in (stage_mix 0.3) and a fresh optimizer per stage, as sanford_connectivity."""
-    p = s["internalize"]
-    run = _run({**s, "steps": p["steps"]}, task, knobs, internalize_view(task, knobs), depth, seed)
-    train = dataclasses.replace(run.train, latent_curriculum=True, stage0_steps=p["stage0_steps"],
-                                stage_steps=p["stage_steps"], stage_mix=0.3, reset_optimizer=True)
-    return dataclasses.replace(run, train=train)
-
-
 def feng_runs(preset: str) -> list[RunConfig]:
     """A preset's `feng` entry may set `task_lr` (task -> peak lr), `task_heads` (task -> heads), both
-    for both views, `direct_steps` (the direct models' steps; the CoT models train `steps`) and
-    `internalize` (tasks whose no-CoT models also train through stepwise internalization, with
-    its steps, stage lengths and seeds per depth)."""
+    for both views, and `direct_steps` (the direct models' steps; the CoT models train `steps`)."""
     base = SIZES[preset]["feng"]
     runs = []
     for task, sizes in base["sizes"].items():
         s = {**base, "lr": base.get("task_lr", {}).get(task, base["lr"]), "h": base.get("task_heads", {}).get(task, base["h"])}
         knob = FENG_SIZES[task][0]
         direct = {**s, "steps": base.get("direct_steps", base["steps"])}
-        inner = base.get("internalize", {})
         for size in sizes:
             knobs = {knob: size, **FENG_KNOBS.get(task, {})}
             runs += [_run(direct, task, knobs, "direct", depth, seed)
                      for depth in FENG_DIRECT_DEPTHS for seed in range(s["direct_seeds"])]
             runs += [_run(s, task, knobs, "cot", FENG_COT_DEPTH, seed) for seed in range(s["cot_seeds"])]
-            if task in inner.get("tasks", []):
-                runs += [_internalized(s, task, knobs, depth, seed)
-                         for depth in FENG_DIRECT_DEPTHS for seed in range(inner["seeds"])]
     return runs
 
 
