@@ -102,6 +102,23 @@ the reference):
 equations CoT 0.245 / 0.992 / 1.000 (min; the middle one from the mean, 0.746; max), the family 117 s:
 8 heads lower the failure rate but do not remove it.
 
+Session 19 (H100; expressions, 4 operators, no CoT at test, trained through stepwise
+internalization: view pause:3x0 through the curriculum, CoT for stage0_steps, one of the 3 trace
+steps dropped per stage, the last stage the direct view; stage_mix 0.3, optimizer reset per stage;
+d 256, 4 heads, batch 512, lr 7e-4, 10% warm-up; answer accuracy at 3 / 4 / 5 layers):
+    3500 steps, stage 0 1000, 2 seeds (three sweeps sharing the GPU)     0.58 / 0.62 / 0.69
+    3000 steps, stage 0 1000, stages 400, last 1200, 3 seeds (shared)    0.60 / 0.66 / 0.70
+        (seeds 0.56-0.65, 0.60-0.70, 0.59-0.77; stage 0's CoT 0.92-1.00, one step dropped 0.67-0.79)
+    2000 steps, stage 0 1000, 2 seeds (shared)                           0.56 / 0.57 / 0.57
+    3000 steps as above, 1 seed, in `make bench` at eb973ee              0.57 / 0.73 / 0.59
+Far above the direct models' 0.12 (the answer's marginal) and below CoT's 1.00; on the mean of 2-3
+seeds accuracy rises with depth, but the seed spread is as wide as the rise, and one seed per depth
+(the most the budget allows) did not rise. In that bench run the three one-seed groups took 65 s and
+the family 152 s (budget 120 s), so `full` does not include them (commit 6a51a2b reverts eb973ee).
+To run them: `depthbench run expr --ops 4 --view pause:3x0 --latent-curriculum --stage0-steps 1000
+--stage-steps 400 --stage-mix 0.3 --reset-optimizer --steps 3000 --n-layer 5 --d-model 256
+--batch-size 512 --lr 7e-4 --seeds 0 1 2` (the CLI's warm-up is 5%, not 10%).
+
 Iterated squaring draws its modulus per example (tasks/arithmetic.py: at one fixed p it
 is a lookup of r, for direct and CoT alike); CVP is where depth and CoT should separate.
 """

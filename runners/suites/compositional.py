@@ -136,7 +136,16 @@ def exchange_tasks(s: dict) -> list[tuple[str, dict, int]]:
 
 
 def exchange(s: dict, currencies=("depth", "loops", "cot")) -> list[RunConfig]:
-    """Each currency at every L in SIZES (those dividing the task's K)."""
+    """Each currency at every L in SIZES (those dividing the task's K).
+
+    Depth and loops train on the direct view and stay at chance on k-hop (4 hops). Session 19 (H100,
+    sweeps sharing the GPU; the full k-hop knobs, d 128, 4 heads, batch 128, lr 1e-3, 3 seeds) trained
+    them through stepwise internalization instead (pause:4x0 through the curriculum, stages even,
+    stage_mix 0.3, optimizer reset per stage): no CoT answer accuracy (seed means) 0.25-0.31 at depth
+    1 / 2 / 4 and loops 2 / 4, at 1200 and at 2400 steps (chance 0.25). The CoT stage itself (stage 0)
+    was learned on every seed only at 2400 steps with 4 layers or 4 loops (1.00), on some seeds with 2
+    layers or 2 loops (0.24-1.00), not with 1 layer (0.48-0.51), and at 1200 steps nowhere (0.21-0.54).
+    Not used."""
     p = s["ex"]
     runs = []
     for task, knobs, K in exchange_tasks(s):

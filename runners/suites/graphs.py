@@ -67,6 +67,24 @@ SIZES = {
     # that a thought predicting a node lies near that node's input embedding: distance 2 with the next
     # supervision stage 0 0.89-0.93, stage 1 0.46-0.49, answer 0.48-0.50; distance 3 0.50-0.51 with it
     # (4000 steps) and 0.49-0.51 with Coconut's (2000); discrete CoT 0.49 / 0.81 / 0.83 tied.
+    # H100 calibration 2026-11-25 (session 19; Zhu et al.'s supervision, stage_target "next", frontier
+    # trace, latent:Dx1, 2 layers, 8 heads, learned positions, optimizer reset per stage, batch 256;
+    # answer accuracy by seed; several sweeps sharing the GPU). Continuous thought leaves chance at
+    # distance 2 (nodes 8, edges 10), for the first time in any setting here:
+    #   d 768, lr 1e-4, 2000 steps per stage (6000)   0.74 0.75
+    #   d 768, lr 3e-4, 2000 steps per stage (6000)   0.74 0.78
+    #   d 768, lr 3e-4, 4000 steps per stage (12000)  0.72 0.76
+    #   d 768, lr 3e-4, 1000 steps per stage (3000)   0.48 0.49
+    #   d 512, lr 3e-4, 1000 / 3000 steps per stage   0.51 0.76 / 0.52 0.76 0.79
+    #   d 256, lr 3e-4, 1000 / 3000 steps per stage   0.49 0.75 / 0.58 0.75 0.76
+    # Stage 1's next_acc (a node two hops away, read at the first thought) ended at 0.70-0.77 in every
+    # run with stage rows that reached 0.7, at 0.45-0.52 in four runs that stayed at chance, and at 0.72
+    # and 0.74 in the runs that ended at 0.58 and 0.52. The same size, path trace: discrete CoT 0.75 0.76 (d 768,
+    # 3000 steps) and 0.77 0.77 0.78 (d 256, 9000 steps); no CoT 0.48 0.48 and 0.48 0.49 0.51. So at
+    # distance 2 continuous thought matches discrete CoT, it does not pass it, and neither reaches 0.9;
+    # longer stages did not move it past 0.79. At the suite's size (nodes 12, edges 16, distance 3) d 768
+    # with 1500 steps per stage (6000) stayed at chance, 0.45 and 0.49. Every generated problem has
+    # exactly one reachable candidate (networkx, 4000 problems at distance 2).
     # H100 calibration 2026-11-24 (session 11; connectivity, rope, d 128, 4 heads, batch 256, 10000
     # steps, 2 seeds each): nodes 6 (two triangles: same component iff the edge is listed) at 2 and
     # 3 layers, lr 1e-3 and 3e-4; nodes 8 at 2 and 3 layers; nodes 12 at 3 layers, lr 1e-3: every
