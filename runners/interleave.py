@@ -58,11 +58,14 @@ class Slot:
         self.i += 1
         return self.i == self.steps
 
-    def finish(self) -> list[dict]:
-        from runners.train import finish_records
+    def evaluate(self) -> list[dict]:
+        """The final metrics, once every step has run."""
         with _on(self.stream):
             self.trainer.data.close()
-            metrics = self.trainer.final_metrics()
+            return self.trainer.final_metrics()
+
+    def finish(self, metrics: list[dict]) -> list[dict]:
+        from runners.train import finish_records
         return finish_records(self.trainer, self.logs, metrics, self.share, self.deterministic, self.root)
 
     def drop(self) -> None:
@@ -116,13 +119,11 @@ def train_interleaved(groups: list[list], device, root=None, width: int = 4, pro
                 k = _free_stream(active, streams)
                 active.append(Slot(group, device, root, streams[k], captures[k]))
             for slot in list(active):
-                trained = False
+                metrics = None
                 try:
                     done = slot.step()
                     if done:
-                        charge()
-                        records += slot.finish()
-                        trained = True
+                        metrics = slot.evaluate()
                 except Exception as err:  # noqa: BLE001 - only OOM is handled, the rest re-raised
                     if not is_oom(err):
                         raise
@@ -132,10 +133,12 @@ def train_interleaved(groups: list[list], device, root=None, width: int = 4, pro
                     later.append(slot.runs)
                     done = True
                 if done:
-                    charge()
+                    charge()  # the time up to now, this group's evaluation included, shared once
+                    if metrics is not None:
+                        records += slot.finish(metrics)
                     slot.drop()  # no cache release here: the other groups' CUDA graphs hold cuBLAS workspaces
                     active.remove(slot)
-                    if progress is not None and trained:
+                    if progress is not None and metrics is not None:
                         progress(len(slot.runs))
     for group in later:
         records += train_fitted(group, device, root)
