@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from models.transformer import ModelConfig
 
 SUITE_VERSION = "v1"
-STAGE_TARGETS = ("rest", "next")
+STAGE_TARGETS = ("rest", "next", "next_after_cot")
 # fields added after v1 froze, per part of the run, with their defaults: left out of a run's JSON
 # while at the default, so the ids of runs that existed before them stay valid
 LATER_FIELDS = {"train": {"stage_target": "rest", "compile": False, "stage0_steps": 0}, "model": {"residual": "fp32"}}
@@ -31,7 +31,9 @@ class TrainConfig:
     stage0_steps: int = 0       # steps of stage 0 (the discrete CoT); 0: as the other stages
     stage_mix: float = 0.0      # chance that an example is drawn at a uniformly random earlier stage
     reset_optimizer: bool = False  # a fresh AdamW per stage (zero moments, its own warm-up and cosine)
-    stage_target: str = "rest"  # before the last stage, score "rest" (Coconut) or "next": one node of the next step (Zhu et al.)
+    # before the last stage, score "rest" (Coconut) or "next": one node of the next step (Zhu et al.);
+    # "next_after_cot": stage 0 (the discrete CoT) scores the rest, stages 1.. one node of the next step
+    stage_target: str = "rest"
     compile: bool = False       # on a GPU, torch.compile each transformer block (once for all) and the optimizer step
 
     def __post_init__(self):
@@ -109,8 +111,9 @@ class RunConfig:
                              f"got arch {self.arch!r}, view {self.view}")
         if self.train.latent_curriculum and view.name != "latent":
             raise ValueError(f"train.latent_curriculum needs a latent:SxC or pause:SxC view, got {self.view}")
-        if self.train.stage_target == "next" and view.name == "latent" and view.drops:
-            raise ValueError(f"train.stage_target='next' scores the token after a stage's thoughts; {self.view} "
+        if self.train.stage_target != "rest" and view.name == "latent" and view.drops:
+            raise ValueError(f"train.stage_target={self.train.stage_target!r} scores the token after a stage's "
+                             f"thoughts; {self.view} "
                              "has none (pause:Sx0 drops steps): use stage_target='rest'")
 
     def make_task(self):

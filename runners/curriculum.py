@@ -82,6 +82,11 @@ def pad_right(batch: Batch, T: int) -> Batch:
                  pad(batch.latent_mask, False), batch.prompt_len, batch.meta)
 
 
+def next_from(stage_target: str) -> int | None:
+    """The first stage scored by one node of the next step (None: every stage scores the rest)."""
+    return {"rest": None, "next": 0, "next_after_cot": 1}[stage_target]
+
+
 def next_step_picks(task, problem, rng: Rng) -> torch.Tensor:
     """(n, S) for stage_target "next": per example and trace step, one of the step's tokens drawn
     uniformly (with the frontier trace: a random node at that BFS distance); IGNORE where a step
@@ -103,10 +108,12 @@ class CurriculumStream:
     """Per-run training batches, data_chunk(B, T) steps at a time; each example at its step's stage
     (or, with probability stage_mix, an earlier one), right-padded to seq_len."""
 
-    def __init__(self, tasks, views, starts, rngs, mix_rngs, batch_size, seq_len, stage_mix, device, pick_rngs=None):
+    def __init__(self, tasks, views, starts, rngs, mix_rngs, batch_size, seq_len, stage_mix, device, pick_rngs=None,
+                 first_next=0):
         self.tasks, self.views, self.starts, self.rngs, self.mix_rngs = tasks, views, starts, rngs, mix_rngs
         self.B, self.T, self.mix, self.device = batch_size, seq_len, stage_mix, device
-        self.pick_rngs = pick_rngs  # stage_target "next": one per run, draws the scored node
+        self.pick_rngs = pick_rngs  # stage_target "next"/"next_after_cot": one per run, draws the scored node
+        self.first_next = first_next  # the first stage scored that way (the earlier ones score the rest)
         self.chunk = data_chunk(batch_size, seq_len)
         self.step, self.buf, self.pos = 0, None, self.chunk
 
@@ -130,7 +137,7 @@ class CurriculumStream:
                 for s in stage.unique().tolist():
                     b, rows = task.render(problem, self.views[s]), stage == s
                     x[rows, :b.inputs.shape[1]] = b.inputs[rows]
-                    if picks is not None and s < len(self.views) - 1:  # Zhu et al.: one node, nothing after
+                    if picks is not None and self.first_next <= s < len(self.views) - 1:  # one node, nothing after
                         y[rows, b.prompt_len - 2] = picks[rows, s]
                     else:
                         y[rows, :b.targets.shape[1]] = b.targets[rows]
@@ -163,11 +170,13 @@ class CurriculumTrainer(Trainer):
     def __init__(self, runs, device):
         super().__init__(runs, device)
         tc = runs[0].train
+        self.first_next = next_from(tc.stage_target)
         self.starts = stage_starts(tc.steps, self.final_stage + 1, tc.stage_steps, tc.stage0_steps)
         self.data = CurriculumStream(self.tasks, self.views, self.starts, [Rng(r.seed).fork("train") for r in runs],
                                      [Rng(r.seed).fork("stage") for r in runs], tc.batch_size, self.seq_len,
                                      tc.stage_mix, self.device,
-                                     [Rng(r.seed).fork("pick") for r in runs] if tc.stage_target == "next" else None)
+                                     None if self.first_next is None else [Rng(r.seed).fork("pick") for r in runs],
+                                     self.first_next or 0)
         if tc.reset_optimizer:
             self.opt = self.stage_optimizer(0)
         self.stage, self.eager_steps = -1, 0
@@ -191,8 +200,8 @@ class CurriculumTrainer(Trainer):
         size = min(512, self.runs[0].train.eval_size)
         view, self.view = self.view, self.views[stage]
         try:
-            metrics = self.evaluate_next(stage, size) if self.runs[0].train.stage_target == "next" \
-                else self.evaluate(size)
+            scored_next = self.first_next is not None and stage >= self.first_next
+            metrics = self.evaluate_next(stage, size) if scored_next else self.evaluate(size)
         finally:
             self.view = view
         for j, (run, met) in enumerate(zip(self.runs, metrics)):
@@ -203,7 +212,7 @@ class CurriculumTrainer(Trainer):
 
     @torch.no_grad()
     def evaluate_next(self, stage: int, size: int) -> list[dict]:
-        """stage_target "next", with self.view at `stage`: per run {"next_acc"}, how often the top
+        """A stage scored by one node of the next step, with self.view at `stage`: per run {"next_acc"}, how often the top
         token after the stage's thoughts is a node of the next trace step (any of them: the scored
         node is drawn at random)."""
         from runners.objective import attention_backends, autocast

@@ -41,7 +41,8 @@ def add_curriculum_args(p) -> None:
     p.add_argument("--reset-optimizer", action="store_true", help="a fresh AdamW at each stage")
     p.add_argument("--stage-target", default="rest", choices=list(STAGE_TARGETS),
                    help="before the last stage score the rest of the sequence (Coconut) or one node of the next "
-                        "trace step right after the thoughts (Zhu et al.)")
+                        "trace step right after the thoughts (Zhu et al.); next_after_cot: stage 0, the discrete "
+                        "CoT, scores the rest and the later stages one node")
 
 
 def curriculum_fields(args) -> dict:

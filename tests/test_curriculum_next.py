@@ -73,8 +73,38 @@ def test_next_rows_and_validation(tmp_path):
     staged = [r for r in rows if "stage" in r]
     assert [(r["step"], r["stage"]) for r in staged] == [(4, 0), (8, 1)]
     assert all(set(r) == {"step", "stage", "next_acc"} and 0 <= r["next_acc"] <= 1 for r in staged)
-    with pytest.raises(ValueError, match=r"stage_target='last' is unknown; valid: \['rest', 'next'\]"):
+    with pytest.raises(ValueError, match=r"stage_target='last' is unknown; valid: \['rest', 'next', 'next_after_cot'\]"):
         TrainConfig(stage_target="last")
+
+
+def test_next_after_cot_scores_the_cot_stage_whole_then_one_node():
+    """next_after_cot: stage 0 (the discrete CoT) scored as "rest", stage 1 as "next", the last
+    stage as both; the same inputs throughout."""
+    trainers = {t: CurriculumTrainer(_runs([0], stage_steps=16, stage_target=t), "cpu")
+                for t in ("rest", "next", "next_after_cot")}
+    for stage in range(3):
+        for _ in range(16):
+            (xr, yr), (xn, yn), (xa, ya) = (trainers[t].data.next() for t in ("rest", "next", "next_after_cot"))
+            torch.testing.assert_close(xa, xr, rtol=0, atol=0)
+            torch.testing.assert_close(xa, xn, rtol=0, atol=0)
+            torch.testing.assert_close(ya, yr if stage != 1 else yn, rtol=0, atol=0)
+            if stage == 1:
+                assert ((ya != IGNORE).sum(-1) == 1).all()
+            if stage == 0:
+                assert ((ya != IGNORE).sum(-1) > 1).all()
+
+
+def test_next_after_cot_stage_rows(tmp_path):
+    """Stage 0's row is the CoT's own evaluation (answer_acc, so stage0_answer_acc is kept); the
+    later rows are next_acc."""
+    runs = _runs([0], steps=12, stage_steps=4, stage_target="next_after_cot")
+    tr = CurriculumTrainer(runs, "cpu")
+    tr.train(tmp_path)
+    assert "answer_acc" in tr.stage_log[0][0] and set(tr.stage_log[0][1]) == {"step", "stage", "next_acc"}
+    assert 0 <= tr.final_metrics()[0]["stage0_answer_acc"] <= 1
+    with pytest.raises(ValueError, match="next_after_cot"):
+        RunConfig("connectivity", dict(nodes=8), "pause:2x0",
+                  train=TrainConfig(latent_curriculum=True, stage_target="next_after_cot"))
 
 
 def test_run_ids_of_configs_without_stage_target_stay():
@@ -84,6 +114,8 @@ def test_run_ids_of_configs_without_stage_target_stay():
     nxt = _runs([0], stage_target="next")[0]
     assert nxt.run_id != base.run_id and nxt.to_dict()["train"]["stage_target"] == "next"
     assert RunConfig.from_dict(nxt.to_dict()) == nxt
+    after = _runs([0], stage_target="next_after_cot")[0]
+    assert after.run_id not in (base.run_id, nxt.run_id) and RunConfig.from_dict(after.to_dict()) == after
 
 
 @pytest.mark.parametrize("target", ["rest", "next"])
