@@ -212,9 +212,9 @@ class CurriculumTrainer(Trainer):
 
     @torch.no_grad()
     def evaluate_next(self, stage: int, size: int) -> list[dict]:
-        """A stage scored by one node of the next step, with self.view at `stage`: per run {"next_acc"}, how often the top
-        token after the stage's thoughts is a node of the next trace step (any of them: the scored
-        node is drawn at random)."""
+        """A stage scored by one node of the next step, with self.view at `stage`: per run
+        {"next_acc"}, how often the top token after the stage's thoughts is a node of the next
+        trace step (any of them: the scored node is drawn at random)."""
         from runners.objective import attention_backends, autocast
         sets, chunk, tops = self.eval_set(size), self.eval_chunk(), []
         P = sets[0][2].prompt_len
