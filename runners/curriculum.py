@@ -113,7 +113,7 @@ class CurriculumStream:
         self.tasks, self.views, self.starts, self.rngs, self.mix_rngs = tasks, views, starts, rngs, mix_rngs
         self.B, self.T, self.mix, self.device = batch_size, seq_len, stage_mix, device
         self.pick_rngs = pick_rngs  # stage_target "next"/"next_after_cot": one per run, draws the scored node
-        self.first_next = first_next  # the first stage scored that way (the earlier ones score the rest)
+        self.first_next = first_next  # with pick_rngs: the first stage scored that way (earlier ones: the rest)
         self.chunk = data_chunk(batch_size, seq_len)
         self.step, self.buf, self.pos = 0, None, self.chunk
 
@@ -176,7 +176,7 @@ class CurriculumTrainer(Trainer):
                                      [Rng(r.seed).fork("stage") for r in runs], tc.batch_size, self.seq_len,
                                      tc.stage_mix, self.device,
                                      None if self.first_next is None else [Rng(r.seed).fork("pick") for r in runs],
-                                     self.first_next or 0)
+                                     self.first_next)
         if tc.reset_optimizer:
             self.opt = self.stage_optimizer(0)
         self.stage, self.eager_steps = -1, 0

@@ -85,24 +85,27 @@ SIZES = {
     # longer stages did not move it past 0.79. At the suite's size (nodes 12, edges 16, distance 3) d 768
     # with 1500 steps per stage (6000) stayed at chance, 0.45 and 0.49. Every generated problem has
     # exactly one reachable candidate (networkx, 4000 problems at distance 2).
-    # H100 calibration 2026-11-25 (session 20; sweeps sharing the GPU; answer accuracy on 2000 fresh
-    # problems by seed; specs were local calib files, settings below). Learned positions explain the
-    # 0.75: path CoT at 8/10/2 (d 768, lr 3e-4, 3000 steps) learned 0.74 0.76, rope 0.99 0.97; the
-    # seed-1 learned model wrote a first node on the answer's path, then the other candidate in 420 of
-    # 2000 problems, evenly over root branching, prompt length (9 or 10 edges), edge order and answer
-    # position. stage_target "next_after_cot" (stage 0 the whole frontier CoT, then one node per stage),
-    # rope, stage_mix 0.3, reset, latent:2x1, d 768, lr 3e-4, stages 3000 / 2000 / 2000: continuous
-    # thought 1.00 1.00 at 8/10/2 and 1.00 1.00 at 10/12/2 (through a monkeypatch before the commit;
-    # "next" with stage_mix 0.3 but no CoT stage: 0.76 0.75 and 0.50 0.51). At 10/12/2 path CoT 0.81 (d
-    # 768, rope; 0.99 with one root child, 0.73-0.76 with more) and 0.94 (d 128, lr 1e-3, 2000 steps,
-    # seeds 0.82-1.00); no CoT 0.47-0.53. next_after_cot at d 256, lr 1e-3, stages 2000 / 1000 / 1000:
-    # 1.00 1.00 0.67 (stage 0 1.00 0.88 0.64); d 128 (4000 or 6000 steps): continuous 0.49-0.67 and
-    # pause 0.48-0.62, stage 0 never learned (0.54-0.63). 12/16/3, d 256, lr 1e-3, stages 3000 / 1500 x
-    # 3 (latent:3x1): 1.00 0.79 (stage 0 1.00 0.66); path CoT 3000 steps 0.84 0.91. Stage 0 alone
-    # (frontier CoT, 12/16/3, 3000 steps): d 256 lr 5e-4 0.996 0.942 0.996, 1e-3 0.515 0.999 1.000, 2e-3
-    # 0.624 1.000 1.000; d 128 lr 1e-3 0.988 0.851 0.628 (3000) and 0.994 1.000 0.989 (6000). Next: move
-    # zhu_graphs to next_after_cot with a stage 0 long enough to be learned on every seed, within the
-    # family's 150 s, and regenerate the reference leaderboard in one run.
+    # H100 calibration 2026-11-25 (session 20; sweeps sharing the GPU; answer accuracy by seed, on 2000
+    # fresh problems for the d 768 runs, the sweeps' own 1024 for d 256 / 128 and stage 0 alone; specs
+    # were local calib files, settings below). Learned positions explain the 0.75: path CoT at 8/10/2 (d
+    # 768, lr 3e-4, 3000 steps) learned 0.74 0.76, rope 0.99 0.97; the seed-1 learned model wrote a
+    # first node on the answer's path, then the other candidate in 420 of 2000 problems, evenly over
+    # root branching, prompt length (9 or 10 edges), edge order and answer position. stage_target
+    # "next_after_cot" (stage 0 the whole frontier CoT, then one node per stage), rope, stage_mix 0.3,
+    # reset, latent:2x1, d 768, lr 3e-4, stages 3000 / 2000 / 2000: continuous thought 1.00 1.00 at
+    # 8/10/2 and 1.00 1.00 at 10/12/2 (through a monkeypatch before the commit; "next" with stage_mix
+    # 0.3 but no CoT stage: 0.76 0.75 and 0.50 0.51). At 10/12/2 path CoT 0.81 (d 768, rope; 0.99 with
+    # one root child, 0.73-0.76 with more) and 0.94 (d 128, lr 1e-3, 2000 steps, seeds 0.82-1.00;
+    # learned positions at d 768: 0.52); no CoT 0.47-0.53. next_after_cot at d 256, lr 1e-3, stages 2000
+    # / 1000 / 1000: 1.00 1.00 0.67 (read off the CSV's mean, min, max; stage 0 ended at 1.00 0.88 0.64
+    # and stage 1 at 1.00 1.00 0.63); d 128 (4000 or 6000 steps): continuous 0.49-0.67 and pause
+    # 0.48-0.62, stage 0 never learned (0.54-0.63). 12/16/3, d 256, lr 1e-3, stages 3000 / 1500 x 3
+    # (latent:3x1): 1.00 0.79 (one seed's stages at 1.00 throughout, the other's at 0.66 0.77 0.74);
+    # path CoT 3000 steps 0.84 0.91. Stage 0 alone (frontier CoT, 12/16/3, 3000 steps): d 256 lr 5e-4
+    # 0.996 0.942 0.996, 1e-3 0.515 0.999 1.000, 2e-3 0.624 1.000 1.000; d 128 lr 1e-3 0.988 0.851 0.628
+    # (3000) and 0.994 1.000 0.989 (6000). Next: move zhu_graphs to next_after_cot with a stage 0 long
+    # enough to be learned on every seed, within the family's 150 s, and regenerate the reference
+    # leaderboard in one run.
     # H100 calibration 2026-11-24 (session 11; connectivity, rope, d 128, 4 heads, batch 256, 10000
     # steps, 2 seeds each): nodes 6 (two triangles: same component iff the edge is listed) at 2 and
     # 3 layers, lr 1e-3 and 3e-4; nodes 8 at 2 and 3 layers; nodes 12 at 3 layers, lr 1e-3: every
