@@ -244,8 +244,13 @@ def test_suite_family():
         exps = suite_experiments(preset, ["graphs"])
         zhu, sanford = exps["zhu_graphs"], exps["sanford_connectivity"]
         assert {r.view.split(":")[0] for r in zhu} == {"direct", "cot", "latent", "pause"}
-        assert all(r.model.n_layer == 2 and dict(r.knobs)["trace"] == "path" for r in zhu)
-        assert all(r.train.latent_curriculum == (r.view.split(":")[0] in ("latent", "pause")) for r in zhu)
+        for r in zhu:  # the curriculum runs: the frontier CoT as stage 0, then Zhu et al.'s next-node targets
+            staged = r.view.split(":")[0] in ("latent", "pause")
+            assert r.model.n_layer == 2 and dict(r.knobs)["trace"] == ("frontier" if staged else "path")
+            assert r.train.latent_curriculum == staged
+            if staged:
+                assert r.train.stage_target == "next_after_cot" and r.train.reset_optimizer
+                assert 0 < r.train.stage0_steps < r.train.steps and r.train.stage_mix > 0
         assert len({r.model.n_layer for r in sanford}) > 1 and len({dict(r.knobs)["nodes"] for r in sanford}) > 1
 
 
@@ -259,6 +264,9 @@ def _result_rows():
     rows = [dict(base, task="prosqa", knobs="distance=4;edges=30;nodes=20;trace=path", view=v, n_layer=2,
                  mean=m, std=0.02, min=m - 0.03, max=min(1.0, m + 0.03))
             for v, m in [("direct", 0.52), ("cot", 0.7), ("latent:4x1", 0.96), ("pause:4x1", 0.55)]]
+    for row in rows[2:]:  # the curriculum runs use the frontier trace, and record their stage 0
+        row["knobs"] = row["knobs"].replace("trace=path", "trace=frontier")
+    rows += [dict(rows[2], metric="stage0_answer_acc", mean=0.99), dict(rows[3], metric="stage0_answer_acc", mean=0.9)]
     rows += [dict(base, task="connectivity", knobs=f"components=2;nodes={n}", view="direct", n_layer=d,
                   mean=0.95 if d >= need else 0.6, std=0.01, min=0.93 if d >= need else 0.5,
                   max=0.97 if d >= need else 0.65)
@@ -275,6 +283,9 @@ def test_figures_and_must_show(tmp_path):
         paths = fig.draw(df, tmp_path)
         assert len(paths) == 1 and paths[0].exists() and paths[0].stat().st_size > 0
         assert fig.draw(df[df["task"] == "s5"], tmp_path) == []
+    methods = fig_graphs_methods.method_rows(df)  # one panel: the trace is not part of the size
+    assert methods["size"].nunique() == 1 and list(methods["method"]) == list(fig_graphs_methods.METHODS.values())
+    assert methods.set_index("method")["mean"]["frontier CoT (stage 0)"] == 0.99  # the latent run's, not pause's
     lines = must_show(df)
     assert sum(line.startswith("PASS") for line in lines) == 5, lines
 

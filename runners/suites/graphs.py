@@ -26,8 +26,8 @@ from runners.config import RunConfig, TrainConfig
 
 SIZES = {
     # prosqa: knobs of the Zhu task; stage_steps: steps of each curriculum stage before the last
-    "smoke": dict(d=32, h=2, steps=60, batch=32, seeds=2, lr=3e-3, eval_size=128, stage_steps=10,
-                  prosqa=dict(nodes=8, edges=10, distance=2),
+    "smoke": dict(d=32, h=2, steps=60, batch=32, seeds=2, lr=3e-3, eval_size=128,
+                  prosqa=dict(nodes=8, edges=10, distance=2), zhu=dict(steps=60, stage0=20, stage_steps=10),
                   conn={8: dict(steps=60, depths=[1, 2]), 12: dict(steps=60, depths=[1, 2])}),
     # full: sized to the H100 reference timings (0.045-0.055 ms per layer x token per step for a
     # stack of 3 at d 128): zhu ~47 s of steps (latent ~2x a token step), sanford ~45 s, plus ~3-4 s
@@ -147,15 +147,15 @@ SIZES = {
     # and gives n 6 1500 steps, so the family fits its 150 s; 1 layer is left out at n 10 (no 1-layer run
     # learned even the CoT at any n).
     "full": dict(d=128, h=4, pos="rope", steps=2000, batch=256, seeds=3, lr=1e-3, eval_size=1024,
-                 stage_steps=300,
-                 prosqa=dict(nodes=12, edges=16, distance=3),
+                 prosqa=dict(nodes=12, edges=16, distance=3), zhu=dict(steps=7500, stage0=6000, stage_steps=500),
                  conn={6: dict(steps=1500, depths=[1, 2, 3]), 8: dict(steps=3000, depths=[1, 2, 3]),
                        10: dict(steps=3000, stage0=1500, depths=[2, 3])}),
-    "paper": dict(d=768, h=8, steps=20000, batch=256, seeds=3, lr=3e-4, eval_size=2048, stage_steps=2500,
-                  prosqa=dict(nodes=24, edges=36, distance=4),
+    "paper": dict(d=768, h=8, steps=20000, batch=256, seeds=3, lr=3e-4, eval_size=2048,
+                  prosqa=dict(nodes=24, edges=36, distance=4), zhu=dict(steps=20000, stage0=10000, stage_steps=2500),
                   conn={n: dict(steps=20000, depths=[1, 2, 3, 4, 5, 6]) for n in (8, 16, 32, 64)}),
 }
 ZHU_LAYERS = 2
+ZHU_MIX = 0.3  # zhu_graphs' continuous thought and pause tokens: chance of an earlier-stage row
 CONN_MIX = 0.3  # sanford_connectivity: chance of an earlier-stage row (see the full preset's comment)
 
 
@@ -177,19 +177,31 @@ def zhu_views(distance: int) -> list[str]:
     return ["direct", "cot", f"latent:{distance}x1", f"pause:{distance}x1"]
 
 
+def zhu_train(s: dict) -> TrainConfig:
+    """Continuous thought and pause tokens: the frontier CoT as stage 0 (stage0 steps), then one
+    node of the next BFS step per stage, the answer in the last (stage_target next_after_cot),
+    ZHU_MIX, optimizer reset per stage."""
+    z = s["zhu"]
+    return TrainConfig(steps=z["steps"], batch_size=s["batch"], lr=s["lr"], eval_size=s["eval_size"],
+                       log_every=max(1, z["steps"] // 10), latent_curriculum=True, stage0_steps=z["stage0"],
+                       stage_steps=z["stage_steps"], stage_mix=ZHU_MIX, reset_optimizer=True,
+                       stage_target="next_after_cot")
+
+
 def experiments(preset: str) -> dict[str, list[RunConfig]]:
     s = SIZES[preset]
-    log_every = max(1, s["steps"] // 10)
     plain = TrainConfig(steps=s["steps"], batch_size=s["batch"], lr=s["lr"], eval_size=s["eval_size"],
-                        log_every=log_every)
-    staged = TrainConfig(steps=s["steps"], batch_size=s["batch"], lr=s["lr"], eval_size=s["eval_size"],
-                         log_every=log_every, latent_curriculum=True, stage_steps=s["stage_steps"], reset_optimizer=True)
+                        log_every=max(1, s["steps"] // 10))
     seeds = range(s["seeds"])
-    zhu_knobs = {**s["prosqa"], "trace": "path"}
     pos = s.get("pos", "learned")
-    zhu = [RunConfig("prosqa", zhu_knobs, view, ModelConfig(n_layer=ZHU_LAYERS, d_model=s["d"], n_head=s["h"], pos=pos),
-                     staged if view.split(":")[0] in ("latent", "pause") else plain, seed=seed)
-           for view in zhu_views(s["prosqa"]["distance"]) for seed in seeds]
+
+    def zhu_run(view: str, seed: int) -> RunConfig:
+        staged = view.split(":")[0] in ("latent", "pause")  # the frontier trace: their stage 0 and targets
+        knobs = {**s["prosqa"], "trace": "frontier" if staged else "path"}
+        return RunConfig("prosqa", knobs, view, ModelConfig(n_layer=ZHU_LAYERS, d_model=s["d"], n_head=s["h"], pos=pos),
+                         zhu_train(s) if staged else plain, seed=seed)
+
+    zhu = [zhu_run(view, seed) for view in zhu_views(s["prosqa"]["distance"]) for seed in seeds]
     sanford = [RunConfig("connectivity", {"nodes": n, "components": 2}, internalized(n),
                          ModelConfig(n_layer=depth, d_model=s["d"], n_head=s["h"], pos=pos), conn_train(s, c),
                          seed=seed)
