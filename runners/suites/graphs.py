@@ -20,6 +20,7 @@ Budget (full preset, one H100, the lead's calibration): this family's part must 
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 from models.transformer import ModelConfig
 from runners.config import RunConfig, TrainConfig
@@ -147,7 +148,7 @@ SIZES = {
     # and gives n 6 1500 steps, so the family fits its 150 s; 1 layer is left out at n 10 (no 1-layer run
     # learned even the CoT at any n).
     "full": dict(d=128, h=4, pos="rope", steps=2000, batch=256, seeds=3, lr=1e-3, eval_size=1024,
-                 prosqa=dict(nodes=12, edges=16, distance=3), zhu=dict(steps=7500, stage0=6000, stage_steps=500),
+                 prosqa=dict(nodes=12, edges=16, distance=3), zhu=dict(d=256, lr=5e-4, steps=6000, stage0=3000, stage_steps=1000),
                  conn={6: dict(steps=1500, depths=[1, 2, 3]), 8: dict(steps=3000, depths=[1, 2, 3]),
                        10: dict(steps=3000, stage0=1500, depths=[2, 3])}),
     "paper": dict(d=768, h=8, steps=20000, batch=256, seeds=3, lr=3e-4, eval_size=2048,
@@ -182,7 +183,7 @@ def zhu_train(s: dict) -> TrainConfig:
     node of the next BFS step per stage, the answer in the last (stage_target next_after_cot),
     ZHU_MIX, optimizer reset per stage."""
     z = s["zhu"]
-    return TrainConfig(steps=z["steps"], batch_size=s["batch"], lr=s["lr"], eval_size=s["eval_size"],
+    return TrainConfig(steps=z["steps"], batch_size=s["batch"], lr=z.get("lr", s["lr"]), eval_size=s["eval_size"],
                        log_every=max(1, z["steps"] // 10), latent_curriculum=True, stage0_steps=z["stage0"],
                        stage_steps=z["stage_steps"], stage_mix=ZHU_MIX, reset_optimizer=True,
                        stage_target="next_after_cot")
@@ -198,8 +199,9 @@ def experiments(preset: str) -> dict[str, list[RunConfig]]:
     def zhu_run(view: str, seed: int) -> RunConfig:
         staged = view.split(":")[0] in ("latent", "pause")  # the frontier trace: their stage 0 and targets
         knobs = {**s["prosqa"], "trace": "frontier" if staged else "path"}
-        return RunConfig("prosqa", knobs, view, ModelConfig(n_layer=ZHU_LAYERS, d_model=s["d"], n_head=s["h"], pos=pos),
-                         zhu_train(s) if staged else plain, seed=seed)
+        model = ModelConfig(n_layer=ZHU_LAYERS, d_model=s["zhu"].get("d", s["d"]), n_head=s["h"], pos=pos)
+        return RunConfig("prosqa", knobs, view, model,
+                         zhu_train(s) if staged else replace(plain, lr=s["zhu"].get("lr", s["lr"])), seed=seed)
 
     zhu = [zhu_run(view, seed) for view in zhu_views(s["prosqa"]["distance"]) for seed in seeds]
     sanford = [RunConfig("connectivity", {"nodes": n, "components": 2}, internalized(n),
