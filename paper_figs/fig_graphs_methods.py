@@ -1,8 +1,9 @@
 """Zhu et al. 2025, Hao et al. 2024 (Coconut): answer accuracy of 2-layer models on the
 ProsQA-style task by method: no CoT, discrete CoT (the path), pause tokens (the equal-compute
 control) and continuous thought, and, where the curriculum runs record it, the answer accuracy of
-continuous thought's stage 0 (the frontier CoT, every node at each distance written out). A panel
-per task size (the knobs but `trace`); the tick labels name each bar's trace and training steps.
+continuous thought's stage 0, its discrete CoT (with the frontier trace: every node at each
+distance written out). A panel per task size (the knobs but `trace`); the tick labels name each
+bar's trace and training steps.
 Bars: the mean over seeds; error bars: the standard deviation; dots: the worst and best seed."""
 from __future__ import annotations
 
@@ -13,15 +14,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from paper_figs.style import cli, plt, save, subtitle  # noqa: E402
 
 METHODS = {"direct": "no CoT", "cot": "discrete CoT", "pause": "pause tokens", "latent": "continuous thought",
-           "stage0": "frontier CoT (stage 0)"}
+           "stage0": "its CoT stage 0"}
 SHORT = {"no CoT": "no CoT", "discrete CoT": "discrete\nCoT", "pause tokens": "pause\ntokens",
-         "continuous thought": "continuous\nthought", "frontier CoT (stage 0)": "frontier CoT:\ncont. thought's"}
+         "continuous thought": "continuous\nthought", "its CoT stage 0": "cont. thought's\nCoT stage 0"}
 LAYERS = 2
 
 
 def method_rows(df):
     """answer_acc rows of the 2-layer prosqa runs, with a `method` column, in METHODS order; the
-    continuous-thought runs' stage0_answer_acc rows as the method "frontier CoT (stage 0)"."""
+    continuous-thought runs' stage0_answer_acc rows as the method "its CoT stage 0"."""
     rows = df[(df["task"] == "prosqa") & (df["n_layer"] == LAYERS)].copy()
     rows["kind"] = rows["view"].str.split(":").str[0]
     stage0 = (rows["metric"] == "stage0_answer_acc") & (rows["kind"] == "latent")
@@ -50,9 +51,9 @@ def draw(df, out: Path) -> list[Path]:
         for x, (mean, top) in enumerate(zip(g["mean"], g["max"])):
             ax.annotate(f"{mean:.2f}", (x, max(top, mean)), xytext=(0, 4), textcoords="offset points", ha="center",
                         fontsize=7)
+        cols = zip(g["method"], g["view"], g["trace"], g["train_steps"], g["kind"])
         ax.set_xticks(list(xs), [f"{SHORT[m]}\n{v}, {t}\n{'stage 0 of ' if k == 'stage0' else ''}{n} steps"
-                                 for m, v, t, n, k in zip(g["method"], g["view"], g["trace"], g["train_steps"], g["kind"])],
-                      fontsize=6)
+                                 for m, v, t, n, k in cols], fontsize=6)
         ax.axhline(0.5, color="k", lw=0.6, ls=":")  # two candidates: guessing scores 0.5 at best
         n_seeds = int(g["n_seeds"].min())
         ax.set(title=f"prosqa {size.replace(';', ', ')}\n{LAYERS} layers, d {int(g['d_model'].iloc[0])}, "

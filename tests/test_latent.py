@@ -244,13 +244,14 @@ def test_suite_family():
         exps = suite_experiments(preset, ["graphs"])
         zhu, sanford = exps["zhu_graphs"], exps["sanford_connectivity"]
         assert {r.view.split(":")[0] for r in zhu} == {"direct", "cot", "latent", "pause"}
-        for r in zhu:  # the curriculum runs: the frontier CoT as stage 0, then Zhu et al.'s next-node targets
+        nexts = preset != "full"  # smoke and paper: the frontier CoT as stage 0, then Zhu et al.'s next nodes
+        for r in zhu:
             staged = r.view.split(":")[0] in ("latent", "pause")
-            assert r.model.n_layer == 2 and dict(r.knobs)["trace"] == ("frontier" if staged else "path")
+            assert r.model.n_layer == 2 and dict(r.knobs)["trace"] == ("frontier" if staged and nexts else "path")
             assert r.train.latent_curriculum == staged
             if staged:
-                assert r.train.stage_target == "next_after_cot" and r.train.reset_optimizer
-                assert 0 < r.train.stage0_steps < r.train.steps and r.train.stage_mix > 0
+                assert r.train.reset_optimizer and r.train.stage_target == ("next_after_cot" if nexts else "rest")
+                assert (0 < r.train.stage0_steps < r.train.steps and r.train.stage_mix > 0) == nexts
         assert len({r.model.n_layer for r in sanford}) > 1 and len({dict(r.knobs)["nodes"] for r in sanford}) > 1
 
 
@@ -285,7 +286,7 @@ def test_figures_and_must_show(tmp_path):
         assert fig.draw(df[df["task"] == "s5"], tmp_path) == []
     methods = fig_graphs_methods.method_rows(df)  # one panel: the trace is not part of the size
     assert methods["size"].nunique() == 1 and list(methods["method"]) == list(fig_graphs_methods.METHODS.values())
-    assert methods.set_index("method")["mean"]["frontier CoT (stage 0)"] == 0.99  # the latent run's, not pause's
+    assert methods.set_index("method")["mean"]["its CoT stage 0"] == 0.99  # the latent run's, not pause's
     lines = must_show(df)
     assert sum(line.startswith("PASS") for line in lines) == 5, lines
 

@@ -25,10 +25,17 @@ from dataclasses import replace
 from models.transformer import ModelConfig
 from runners.config import RunConfig, TrainConfig
 
+# zhu_graphs' curriculum for continuous thought and pause tokens (keys of SIZES[...]["zhu"], read by
+# zhu_train): Zhu et al.'s next-node targets after a frontier-CoT stage 0 (session 20), with stage_mix
+NEXT_AFTER_COT = dict(target="next_after_cot", trace="frontier", mix=0.3)
 SIZES = {
-    # prosqa: knobs of the Zhu task; stage_steps: steps of each curriculum stage before the last
+    # prosqa: knobs of the Zhu task (direct and discrete CoT: the path trace, `steps` steps); zhu: the
+    # curriculum of continuous thought and pause tokens (zhu_train): all its steps, stage 0's (stage0),
+    # each later stage's but the last (stage_steps), and target, trace, mix (default: rest, path, 0);
+    # d and lr of all four methods, where given, in place of the preset's
     "smoke": dict(d=32, h=2, steps=60, batch=32, seeds=2, lr=3e-3, eval_size=128,
-                  prosqa=dict(nodes=8, edges=10, distance=2), zhu=dict(steps=60, stage0=20, stage_steps=10),
+                  prosqa=dict(nodes=8, edges=10, distance=2),
+                  zhu=dict(steps=60, stage0=20, stage_steps=10, **NEXT_AFTER_COT),
                   conn={8: dict(steps=60, depths=[1, 2]), 12: dict(steps=60, depths=[1, 2])}),
     # full: sized to the H100 reference timings (0.045-0.055 ms per layer x token per step for a
     # stack of 3 at d 128): zhu ~47 s of steps (latent ~2x a token step), sanford ~45 s, plus ~3-4 s
@@ -107,6 +114,14 @@ SIZES = {
     # (3000) and 0.994 1.000 0.989 (6000). Next: move zhu_graphs to next_after_cot with a stage 0 long
     # enough to be learned on every seed, within the family's 150 s, and regenerate the reference
     # leaderboard in one run.
+    # H100 calibration 2026-11-25 (session 21; README "Graphs and continuous thought" has the table):
+    # next_after_cot in zhu_graphs, `bench --family graphs` alone on the GPU: d 128, lr 1e-3, stage 0
+    # 6000 then 500 per stage: continuous 1.000 0.546 0.510, family 179 s; d 256, lr 5e-4, stage 0 3000
+    # then 1000 per stage: 1.000 0.640 0.515, family 224 s (stage 1 next_acc 0.54-0.62). d 256, lr 7e-4,
+    # stage 0 2500 then 1500 per stage, seeds 3-8: 0.822 0.489 1.000 1.000 1.000 1.000 (153 s for the
+    # stack). Path CoT with 7500 steps (d 128): 0.967 0.900 0.877. Profile (d 256, 3 seeds): 8.9 ms per
+    # stage-0 step, 11.6-15.2 per thought stage, pause 8.8-9.7. Such a recipe puts the family near 250 s,
+    # so `full` keeps the reference recipe; smoke and paper use next_after_cot (NEXT_AFTER_COT).
     # H100 calibration 2026-11-24 (session 11; connectivity, rope, d 128, 4 heads, batch 256, 10000
     # steps, 2 seeds each): nodes 6 (two triangles: same component iff the edge is listed) at 2 and
     # 3 layers, lr 1e-3 and 3e-4; nodes 8 at 2 and 3 layers; nodes 12 at 3 layers, lr 1e-3: every
@@ -148,15 +163,15 @@ SIZES = {
     # and gives n 6 1500 steps, so the family fits its 150 s; 1 layer is left out at n 10 (no 1-layer run
     # learned even the CoT at any n).
     "full": dict(d=128, h=4, pos="rope", steps=2000, batch=256, seeds=3, lr=1e-3, eval_size=1024,
-                 prosqa=dict(nodes=12, edges=16, distance=3), zhu=dict(d=256, lr=5e-4, steps=6000, stage0=3000, stage_steps=1000),
+                 prosqa=dict(nodes=12, edges=16, distance=3), zhu=dict(steps=2000, stage_steps=300),
                  conn={6: dict(steps=1500, depths=[1, 2, 3]), 8: dict(steps=3000, depths=[1, 2, 3]),
                        10: dict(steps=3000, stage0=1500, depths=[2, 3])}),
     "paper": dict(d=768, h=8, steps=20000, batch=256, seeds=3, lr=3e-4, eval_size=2048,
-                  prosqa=dict(nodes=24, edges=36, distance=4), zhu=dict(steps=20000, stage0=10000, stage_steps=2500),
+                  prosqa=dict(nodes=24, edges=36, distance=4), zhu=dict(steps=20000, stage0=10000, stage_steps=2500,
+                                                                  **NEXT_AFTER_COT),
                   conn={n: dict(steps=20000, depths=[1, 2, 3, 4, 5, 6]) for n in (8, 16, 32, 64)}),
 }
 ZHU_LAYERS = 2
-ZHU_MIX = 0.3  # zhu_graphs' continuous thought and pause tokens: chance of an earlier-stage row
 CONN_MIX = 0.3  # sanford_connectivity: chance of an earlier-stage row (see the full preset's comment)
 
 
@@ -179,14 +194,14 @@ def zhu_views(distance: int) -> list[str]:
 
 
 def zhu_train(s: dict) -> TrainConfig:
-    """Continuous thought and pause tokens: the frontier CoT as stage 0 (stage0 steps), then one
-    node of the next BFS step per stage, the answer in the last (stage_target next_after_cot),
-    ZHU_MIX, optimizer reset per stage."""
+    """Continuous thought and pause tokens: the Coconut curriculum with an optimizer reset per stage;
+    stage 0 (the discrete CoT) `stage0` steps (0: as the others), each later stage but the last
+    `stage_steps`, stage_target `target`, stage_mix `mix` (SIZES[preset]["zhu"])."""
     z = s["zhu"]
     return TrainConfig(steps=z["steps"], batch_size=s["batch"], lr=z.get("lr", s["lr"]), eval_size=s["eval_size"],
-                       log_every=max(1, z["steps"] // 10), latent_curriculum=True, stage0_steps=z["stage0"],
-                       stage_steps=z["stage_steps"], stage_mix=ZHU_MIX, reset_optimizer=True,
-                       stage_target="next_after_cot")
+                       log_every=max(1, z["steps"] // 10), latent_curriculum=True, stage0_steps=z.get("stage0", 0),
+                       stage_steps=z["stage_steps"], stage_mix=z.get("mix", 0.0), reset_optimizer=True,
+                       stage_target=z.get("target", "rest"))
 
 
 def experiments(preset: str) -> dict[str, list[RunConfig]]:
@@ -197,8 +212,8 @@ def experiments(preset: str) -> dict[str, list[RunConfig]]:
     pos = s.get("pos", "learned")
 
     def zhu_run(view: str, seed: int) -> RunConfig:
-        staged = view.split(":")[0] in ("latent", "pause")  # the frontier trace: their stage 0 and targets
-        knobs = {**s["prosqa"], "trace": "frontier" if staged else "path"}
+        staged = view.split(":")[0] in ("latent", "pause")  # the curriculum's trace: its stage 0 and targets
+        knobs = {**s["prosqa"], "trace": s["zhu"].get("trace", "path") if staged else "path"}
         model = ModelConfig(n_layer=ZHU_LAYERS, d_model=s["zhu"].get("d", s["d"]), n_head=s["h"], pos=pos)
         return RunConfig("prosqa", knobs, view, model,
                          zhu_train(s) if staged else replace(plain, lr=s["zhu"].get("lr", s["lr"])), seed=seed)
