@@ -118,7 +118,7 @@ SIZES = {
     # next_after_cot in zhu_graphs, `bench --family graphs` alone on the GPU: d 128, lr 1e-3, stage 0
     # 6000 then 500 per stage: continuous 1.000 0.546 0.510, family 179 s; d 256, lr 5e-4, stage 0 3000
     # then 1000 per stage: 1.000 0.640 0.515, family 224 s (stage 1 next_acc 0.54-0.62). d 256, lr 7e-4,
-    # stage 0 2500 then 1500 per stage, seeds 3-8: 0.822 0.489 1.000 1.000 1.000 1.000 (153 s for the
+    # stage 0 2500 then 1500 per stage, seeds 3-8: 0.489 1.000 1.000 0.822 1.000 1.000 (153 s for the
     # stack). Path CoT with 7500 steps (d 128): 0.967 0.900 0.877. Profile (d 256, 3 seeds): 8.9 ms per
     # stage-0 step, 11.6-15.2 per thought stage, pause 8.8-9.7. Such a recipe puts the family near 250 s,
     # so `full` keeps the reference recipe; smoke and paper use next_after_cot (NEXT_AFTER_COT).
