@@ -20,7 +20,6 @@ Budget (full preset, one H100, the lead's calibration): this family's part must 
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 
 from models.transformer import ModelConfig
 from runners.config import RunConfig, TrainConfig
@@ -29,13 +28,12 @@ from runners.config import RunConfig, TrainConfig
 # zhu_train): Zhu et al.'s next-node targets after a frontier-CoT stage 0 (session 20), with stage_mix
 NEXT_AFTER_COT = dict(target="next_after_cot", trace="frontier", mix=0.3)
 SIZES = {
-    # prosqa: knobs of the Zhu task (direct and discrete CoT: the path trace, `steps` steps); zhu: the
-    # curriculum of continuous thought and pause tokens (zhu_train): all its steps, stage 0's (stage0),
-    # each later stage's but the last (stage_steps), and target, trace, mix (default: rest, path, 0);
-    # d and lr of all four methods, where given, in place of the preset's
+    # prosqa: knobs of the Zhu task (direct and discrete CoT: the path trace); zhu: the curriculum of
+    # continuous thought and pause tokens (zhu_train) within the same `steps`: stage 0's (stage0), each
+    # later stage's but the last (stage_steps), and target, trace, mix (default: rest, path, 0)
     "smoke": dict(d=32, h=2, steps=60, batch=32, seeds=2, lr=3e-3, eval_size=128,
                   prosqa=dict(nodes=8, edges=10, distance=2),
-                  zhu=dict(steps=60, stage0=20, stage_steps=10, **NEXT_AFTER_COT),
+                  zhu=dict(stage0=20, stage_steps=10, **NEXT_AFTER_COT),
                   conn={8: dict(steps=60, depths=[1, 2]), 12: dict(steps=60, depths=[1, 2])}),
     # full: sized to the H100 reference timings (0.045-0.055 ms per layer x token per step for a
     # stack of 3 at d 128): zhu ~47 s of steps (latent ~2x a token step), sanford ~45 s, plus ~3-4 s
@@ -163,12 +161,12 @@ SIZES = {
     # and gives n 6 1500 steps, so the family fits its 150 s; 1 layer is left out at n 10 (no 1-layer run
     # learned even the CoT at any n).
     "full": dict(d=128, h=4, pos="rope", steps=2000, batch=256, seeds=3, lr=1e-3, eval_size=1024,
-                 prosqa=dict(nodes=12, edges=16, distance=3), zhu=dict(steps=2000, stage_steps=300),
+                 prosqa=dict(nodes=12, edges=16, distance=3), zhu=dict(stage_steps=300),
                  conn={6: dict(steps=1500, depths=[1, 2, 3]), 8: dict(steps=3000, depths=[1, 2, 3]),
                        10: dict(steps=3000, stage0=1500, depths=[2, 3])}),
     "paper": dict(d=768, h=8, steps=20000, batch=256, seeds=3, lr=3e-4, eval_size=2048,
-                  prosqa=dict(nodes=24, edges=36, distance=4), zhu=dict(steps=20000, stage0=10000, stage_steps=2500,
-                                                                  **NEXT_AFTER_COT),
+                  prosqa=dict(nodes=24, edges=36, distance=4),
+                  zhu=dict(stage0=10000, stage_steps=2500, **NEXT_AFTER_COT),
                   conn={n: dict(steps=20000, depths=[1, 2, 3, 4, 5, 6]) for n in (8, 16, 32, 64)}),
 }
 ZHU_LAYERS = 2
@@ -198,8 +196,8 @@ def zhu_train(s: dict) -> TrainConfig:
     stage 0 (the discrete CoT) `stage0` steps (0: as the others), each later stage but the last
     `stage_steps`, stage_target `target`, stage_mix `mix` (SIZES[preset]["zhu"])."""
     z = s["zhu"]
-    return TrainConfig(steps=z["steps"], batch_size=s["batch"], lr=z.get("lr", s["lr"]), eval_size=s["eval_size"],
-                       log_every=max(1, z["steps"] // 10), latent_curriculum=True, stage0_steps=z.get("stage0", 0),
+    return TrainConfig(steps=s["steps"], batch_size=s["batch"], lr=s["lr"], eval_size=s["eval_size"],
+                       log_every=max(1, s["steps"] // 10), latent_curriculum=True, stage0_steps=z.get("stage0", 0),
                        stage_steps=z["stage_steps"], stage_mix=z.get("mix", 0.0), reset_optimizer=True,
                        stage_target=z.get("target", "rest"))
 
@@ -214,9 +212,8 @@ def experiments(preset: str) -> dict[str, list[RunConfig]]:
     def zhu_run(view: str, seed: int) -> RunConfig:
         staged = view.split(":")[0] in ("latent", "pause")  # the curriculum's trace: its stage 0 and targets
         knobs = {**s["prosqa"], "trace": s["zhu"].get("trace", "path") if staged else "path"}
-        model = ModelConfig(n_layer=ZHU_LAYERS, d_model=s["zhu"].get("d", s["d"]), n_head=s["h"], pos=pos)
-        return RunConfig("prosqa", knobs, view, model,
-                         zhu_train(s) if staged else replace(plain, lr=s["zhu"].get("lr", s["lr"])), seed=seed)
+        return RunConfig("prosqa", knobs, view, ModelConfig(n_layer=ZHU_LAYERS, d_model=s["d"], n_head=s["h"], pos=pos),
+                         zhu_train(s) if staged else plain, seed=seed)
 
     zhu = [zhu_run(view, seed) for view in zhu_views(s["prosqa"]["distance"]) for seed in seeds]
     sanford = [RunConfig("connectivity", {"nodes": n, "components": 2}, internalized(n),
