@@ -6,6 +6,10 @@ the next linear: models.transformer.norm_linear), reading fp32 and writing the m
 at this suite's widths (d 32-512) runs one row per thread block.
 `bias_act(y, b, gelu, resid)`: a linear's bias add, with the MLP's GELU or with the residual add
 after a branch's last linear, forward and backward (the bias gradient included) in one pass each.
+`rope_heads(qkv, cos, sin)`: the attention's q, k, v split into heads from the packed qkv
+projection, q and k rotated (rotary positions), in one pass per tensor forward and backward; the
+PyTorch ops it replaces ran about a dozen kernels each way, through fp32 copies (H100, tree paths
+at 6 layers: rotary positions cost the step half again as much as learned ones).
 
 Triton compiles each kernel on first use in a process. Widths are runtime arguments, not
 compile-time constants, so a new width compiles again only where its power-of-two block (or
@@ -116,6 +120,32 @@ if triton is not None:
         n_blocks = tl.num_programs(0)
         tl.store(PART + (model * n_blocks + tl.program_id(0)) * O + cols, tl.sum(g, axis=0), mask=cols < O)
 
+    @triton.jit
+    def _rope(SRC, DST, COS, SIN, n_rows, T, H, PS, HD: tl.constexpr, TO_HEADS: tl.constexpr,
+              ROTATE: tl.constexpr, SIGN: tl.constexpr, ROWS: tl.constexpr, BLOCK: tl.constexpr):
+        """Head program_id(1) of one of q, k, v between the packed layout (row r = n * T + t, row
+        stride PS, head h at columns h * HD..) and the head layout (N, H, T, HD), TO_HEADS or back.
+        ROTATE: pairs (2i, 2i + 1) of the head rotated by the angle at (t, i) (COS, SIN: (T, HD / 2),
+        fp32), forward (SIGN 1) or inverse (SIGN -1, the backward). In fp32, stored in DST's dtype."""
+        rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
+        h = tl.program_id(1)
+        cols = tl.arange(0, BLOCK)
+        mask = (rows[:, None] < n_rows) & (cols[None, :] < HD)
+        r = rows.to(tl.int64)
+        packed = r * PS + h * HD
+        heads = ((r // T) * H + h) * T * HD + (r % T) * HD
+        src, dst = (packed, heads) if TO_HEADS else (heads, packed)
+        x = tl.load(SRC + src[:, None] + cols[None, :], mask=mask, other=0.0).to(tl.float32)
+        if ROTATE:
+            xe, xo = tl.split(tl.reshape(x, (ROWS, BLOCK // 2, 2)))
+            half = tl.arange(0, BLOCK // 2)
+            hmask = (rows[:, None] < n_rows) & (half[None, :] < HD // 2)
+            ang = (r % T)[:, None] * (HD // 2) + half[None, :]
+            cos = tl.load(COS + ang, mask=hmask, other=1.0)
+            sin = tl.load(SIN + ang, mask=hmask, other=0.0) * SIGN
+            x = tl.reshape(tl.join(xe * cos - xo * sin, xo * cos + xe * sin), (ROWS, BLOCK))
+        tl.store(DST + dst[:, None] + cols[None, :], x.to(DST.dtype.element_ty), mask=mask)
+
 
 def _launch(d: int, n_rows: int):
     block_d = triton.next_power_of_2(d)
@@ -202,3 +232,56 @@ def bias_act(y: torch.Tensor, b: torch.Tensor, gelu: bool = False, resid: torch.
     y = y + b.unsqueeze(1).to(y.dtype)
     y = F.gelu(y) if gelu else y
     return y if resid is None else resid + y
+
+
+class _RopeHeads(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, qkv, cos, sin, n_head):
+        N, T, D3 = qkv.shape
+        d = D3 // 3
+        qkv = qkv.contiguous()
+        out = torch.empty(3, N, n_head, T, d // n_head, dtype=qkv.dtype, device=qkv.device)
+        _rope_launch(qkv, out, cos, sin, N * T, T, n_head, d // n_head, True)
+        ctx.save_for_backward(cos, sin)
+        ctx.n_head = n_head
+        return out[0], out[1], out[2]
+
+    @staticmethod
+    def backward(ctx, dq, dk, dv):
+        cos, sin = ctx.saved_tensors
+        N, H, T, hd = dq.shape
+        dqkv = torch.empty(N, T, 3 * H * hd, dtype=dq.dtype, device=dq.device)
+        _rope_launch(dqkv, (dq.contiguous(), dk.contiguous(), dv.contiguous()), cos, sin, N * T, T, H, hd, False)
+        return dqkv, None, None, None
+
+
+def _rope_launch(packed, heads, cos, sin, n_rows, T, H, hd, to_heads):
+    """q, k, v (slot s of the packed (N, T, 3d) tensor, heads[s] in the (N, H, T, hd) layout) one
+    launch each, a program per block of rows and head."""
+    block = triton.next_power_of_2(hd)
+    rows = max(1, min(64, 4096 // block))
+    grid = (triton.cdiv(n_rows, rows), H)
+    d = H * hd
+    for s in range(3):
+        src, dst = (packed[..., s * d:], heads[s]) if to_heads else (heads[s], packed[..., s * d:])
+        _rope[grid](src, dst, cos, sin, n_rows, T, H, 3 * d, HD=hd, TO_HEADS=to_heads, ROTATE=s < 2,
+                    SIGN=1 if to_heads else -1, ROWS=rows, BLOCK=block)
+
+
+def rope_ref(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs (x1, x2) of the head dim; x (N, H, T, hd), cos/sin (T, hd/2) fp32."""
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    out = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+    return out.flatten(-2).to(x.dtype)
+
+
+def rope_heads(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, n_head: int):
+    """qkv (N, T, 3d), the packed projection -> q, k, v, each (N, H, T, d / H), q and k rotated by
+    the angles cos, sin (T, d / H / 2, fp32). The kernel writes them contiguous; the fallback
+    rotates views of qkv (rope_ref)."""
+    if enabled(qkv):
+        return _RopeHeads.apply(qkv, cos.contiguous(), sin.contiguous(), n_head)
+    N, T, D3 = qkv.shape
+    d = D3 // 3
+    q, k, v = (t.transpose(1, 2) for t in qkv.view(N, T, 3, n_head, d // n_head).unbind(2))
+    return rope_ref(q, cos, sin), rope_ref(k, cos, sin), v

@@ -146,13 +146,6 @@ def sinusoid(max_len: int, d: int) -> torch.Tensor:
     return table
 
 
-def rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate pairs (x1, x2) of the head dim; x (N, H, T, hd), cos/sin (T, hd/2)."""
-    x1, x2 = x[..., 0::2], x[..., 1::2]
-    out = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
-    return out.flatten(-2).to(x.dtype)
-
-
 class KVCache:
     """Keys and values of every (loop, layer) for incremental decoding."""
 
@@ -184,9 +177,10 @@ class Block(nn.Module):
         # each (m*B, H, T, hd), views of qkv: the backward stacks dq, dk, dv straight into qkv's layout
         # (a permute before the unbind made it stack, then copy again for the view; H100, equations
         # CoT, d 256: 4.1 of 52 ms per step)
-        q, k, v = (t.transpose(1, 2) for t in qkv.view(m * B, T, 3, H, d // H).unbind(2))
-        if rot is not None:
-            q, k = rope(q, *rot), rope(k, *rot)
+        if rot is not None:  # one pass each way: split into heads, q and k rotated (kernels.rope_heads)
+            q, k, v = kernels.rope_heads(qkv.view(m * B, T, 3 * d), *rot, H)
+        else:
+            q, k, v = (t.transpose(1, 2) for t in qkv.view(m * B, T, 3, H, d // H).unbind(2))
         if cache is None:
             y = attend(q, k, v, is_causal=True)
         else:

@@ -14,6 +14,9 @@ a CPU, the Python-level host reads that would synchronise), and the peak memory 
 capacity's estimate. Then the continuous-thought step (runners/perf_latent.py, the full suite's
 ProsQA runs: 2 layers, its width, seeds and batch): a latent step against a direct step of the
 same stack (`vs_direct`; the note gives the passes and the eager ratio; --no-latent skips it).
+Then rotary positions (runners/perf_pos.py, the full suite's connectivity runs): a rope step against a
+learned-position step of the same stack (`vs_learned`), with the Triton kernels on and off (--no-pos
+skips it).
 Then, per registered token task (cot view, default knobs, d 128 L 2 stacked): the raw cost of generating
 data, one refill (sample + render) made synchronously and timed alone, over the step (data_share),
 and what training actually loses to it: the step with the real DataStream (prefetching the next
@@ -44,12 +47,12 @@ from runners.hostsync import count_host_syncs
 SHAPES = [(128, 2, 32), (256, 4, 32), (512, 8, 8)]  # (d_model, n_layer, stacked m)
 QUICK_SHAPES = [(32, 1, 2), (64, 2, 2)]
 COLUMNS = ["section", "path", "task", "view", "d_model", "n_layer", "n_head", "seq_len", "batch_size", "m",
-           "step_ms", "model_steps_per_s", "vs_loop", "vs_direct", "tflops", "mfu", "host_syncs_per_step",
+           "step_ms", "model_steps_per_s", "vs_loop", "vs_direct", "vs_learned", "tflops", "mfu", "host_syncs_per_step",
            "peak_mem_gb", "est_mem_gb", "data_ms_per_model_step", "data_share", "data_overhead", "note",
            "peak_tflops", "peak_dtype", "device", "torch", "git_sha"]
 INT_COLUMNS = ["d_model", "n_layer", "n_head", "seq_len", "batch_size", "m"]
 TARGETS = ("stacked >= 15x loop at d 256 L 4; MFU >= 35% at d 512 L 8; data_overhead <= 5% for every task; "
-           "a continuous-thought step near its number of passes x a direct one")
+           "a continuous-thought step near its number of passes x a direct one; a rotary step near a learned one")
 
 
 def n_head_for(d: int) -> int:
@@ -238,6 +241,27 @@ class Perf:
               f"{r['latent_ms']:.2f} ms = {r['ratio']:.2f}x direct ({r['direct_ms']:.2f} ms; {graph}), "
               f"{r['passes']} passes; eager {r['ratio_eager']:.2f}x", flush=True)
 
+    # -- rotary positions: a rope step against a learned one (runners/perf_pos.py)
+    def positions(self):
+        from runners.perf_pos import pos_step_ratio
+        if self.over_budget("the rotary step"):
+            return
+        _mem_reset(self.device)
+        kw = dict(d_model=16, n_head=2, m=2, batch_size=4, steps=2, warmup=1) if self.quick else {}
+        r = pos_step_ratio(self.device, **kw)
+        base = {"section": "positions", "task": r["task"], "view": r["view"], "d_model": r["d_model"],
+                "n_layer": r["n_layer"], "n_head": r["n_head"], "seq_len": r["seq_len"], "batch_size": r["batch_size"],
+                "m": r["models"]}
+        for off, note in (("", "kernels on"), ("_off", "kernels off (DEPTHBENCH_TRITON=0)")):
+            learned = r[f"learned_ms{off}"]
+            for pos in ("learned", "rope"):
+                ms = r[f"{pos}_ms{off}"]
+                self.add({**base, "path": pos, "step_ms": ms, "vs_learned": round(ms / learned, 2),
+                          "model_steps_per_s": _sig(r["models"] * 1e3 / ms), "note": note})
+        print(f"  {r['task']} {r['knobs']}, {r['n_layer']} layers d {r['d_model']}, {r['models']} models: rotary step "
+              f"{r['rope_ms']:.2f} ms = {r['ratio']:.2f}x learned ({r['learned_ms']:.2f} ms); kernels off "
+              f"{r['ratio_off']:.2f}x", flush=True)
+
     # -- the data share, per token task
     def data(self):
         from runners.capacity import fit_stack
@@ -342,6 +366,11 @@ def summary(df: pd.DataFrame) -> list[str]:
     if not lat.empty:
         row = lat.iloc[0]
         out.append(f"  continuous-thought step: {row.vs_direct:.2f}x a direct one ({row.note})")
+    rot = df[(df.section == "positions") & (df.path == "rope")]
+    if not rot.empty:
+        on, off = rot[rot.note == "kernels on"], rot[rot.note != "kernels on"]
+        out.append(f"  rotary step: {on.vs_learned.iloc[0]:.2f}x a learned one"
+                   + (f" (kernels off: {off.vs_learned.iloc[0]:.2f}x)" if not off.empty else ""))
     data = df[df.section == "data"].dropna(subset=["data_overhead"])
     if not data.empty:  # the target is read from data_overhead (a choice: generation overlaps training)
         worst = data.loc[data.data_overhead.idxmax()]
@@ -370,6 +399,9 @@ def cmd_perf(args) -> int:
     if not args.no_latent:
         print("continuous thought (the full suite's ProsQA runs: a latent step against a direct one):", flush=True)
         perf.latent()
+    if not args.no_pos:
+        print("rotary positions (the full suite's connectivity runs: a rope step against a learned one):", flush=True)
+        perf.positions()
     if not args.no_data:
         print(f"data generation per task ({args.data_view} view, default knobs, d {perf.args_shapes()[0][0]} "
               f"L {perf.args_shapes()[0][1]}, {perf.args_shapes()[0][2]} models stacked):", flush=True)
@@ -399,6 +431,7 @@ def add_perf_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="default 256; --quick 16")
     p.add_argument("--no-data", action="store_true", help="skip the per-task data share")
     p.add_argument("--no-latent", action="store_true", help="skip the continuous-thought step ratio")
+    p.add_argument("--no-pos", action="store_true", help="skip the rotary-against-learned step ratio")
     p.add_argument("--tasks", nargs="+", default=None, help="data share of these tasks only")
     p.add_argument("--data-view", default="cot")
     p.add_argument("--residual", default="fp32", choices=RESIDUALS,

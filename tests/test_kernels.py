@@ -85,7 +85,43 @@ def check_kernels(device):
             assert got[0].dtype == dt and got[1].dtype == torch.float32
             for a, r in zip(got, ref):
                 assert (a.float() - r).abs().max() <= rtol * r.abs().max()
+    check_rope(device)
     check_model(device, 1e-4)
+
+
+def check_rope(device):
+    """rope_heads (the kernel) against its fallback, rope_ref on views of qkv: q, k, v and the
+    gradient of qkv, fp32 and bf16, head dims that are and are not powers of two, angles from an
+    offset position (a KV-cache chunk); then a rotary model's logits and gradients with the kernels
+    off (DEPTHBENCH_TRITON=0) and on."""
+    from models import kernels
+    gen = torch.Generator().manual_seed(1)
+    for N, T, H, hd, dt in [(6, 7, 4, 8, torch.float32), (3, 5, 1, 16, torch.bfloat16), (2, 9, 3, 10, torch.float32)]:
+        inv = 1.0 / (10000 ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd))
+        ang = torch.arange(3, 3 + T, dtype=torch.float32)[:, None] * inv[None]
+        cos, sin = ang.cos().to(device), ang.sin().to(device)
+        x = torch.randn(N, T, 3 * H * hd, generator=gen).to(device, dt).requires_grad_()
+        got = kernels.rope_heads(x, cos, sin, H)
+        q, k, v = (t.transpose(1, 2) for t in x.view(N, T, 3, H, hd).unbind(2))
+        want = (kernels.rope_ref(q, cos, sin), kernels.rope_ref(k, cos, sin), v)
+        tol = 2 ** -7 if dt == torch.bfloat16 else 1e-6  # bf16: a unit in the last place of the largest
+        gs = [torch.randn(w.shape, generator=gen).to(device, dt) for w in want]
+        for a, b in [*zip(got, want), (torch.autograd.grad(got, x, gs)[0], torch.autograd.grad(want, x, gs)[0])]:
+            assert a.shape == b.shape and a.dtype == dt
+            assert (a.float() - b.float()).abs().max() <= tol * b.float().abs().max()
+    torch.manual_seed(0)
+    model = StackedTransformer(ModelConfig(n_layer=2, d_model=48, n_head=4, pos="rope"), 2, 11, 12).to(device)
+    idx = torch.randint(0, 11, (2, 3, 12), device=device)
+    runs = []
+    for off in ("0", "1"):
+        os.environ["DEPTHBENCH_TRITON"] = off
+        out = model(idx)
+        runs.append((out, torch.autograd.grad(out.square().sum(), list(model.parameters()))))
+    del os.environ["DEPTHBENCH_TRITON"]
+    (ref, ref_g), (out, out_g) = runs
+    assert (out - ref).abs().max() <= 1e-4 * ref.abs().max()
+    for g, r in zip(out_g, ref_g):
+        assert (g - r).abs().max() <= 1e-4 * r.abs().max() + 1e-12
 
 
 def test_fold_matches_unfused_blocks():

@@ -282,8 +282,15 @@ def test_perf_quick_writes_the_csv(tmp_path, capsys):
     assert list(lat.index) == ["direct", "latent"] and lat.loc["direct", "vs_direct"] == 1.0
     assert lat.loc["latent", "vs_direct"] > 0 and lat.loc["latent", "view"].startswith("latent:")
     assert re.match(r"\d+ passes; eager", lat.loc["latent", "note"])
+    pos = df[df.section == "positions"]
+    assert list(pos.path) == ["learned", "rope"] * 2 and (pos.step_ms > 0).all()
+    assert list(pos.note) == ["kernels on"] * 2 + ["kernels off (DEPTHBENCH_TRITON=0)"] * 2
+    assert (pos[pos.path == "learned"].vs_learned == 1.0).all() and (pos.task == "connectivity").all()
+    for note, rows in pos.groupby("note"):  # each ratio is its own rope step over its own learned step
+        ms = rows.set_index("path").step_ms
+        assert rows.set_index("path").vs_learned["rope"] == round(ms["rope"] / ms["learned"], 2)
     out = capsys.readouterr().out
-    assert "targets:" in out and "continuous-thought step: " in out
+    assert "targets:" in out and "continuous-thought step: " in out and "rotary step: " in out
 
 
 def test_perf_summary_names_the_loop_it_divides_by():
