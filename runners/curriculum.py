@@ -24,13 +24,14 @@ where a curriculum stops learning shows there (Coconut reports accuracy per stag
 from __future__ import annotations
 
 import bisect
+import functools
 
 import torch
 import torch.nn.functional as F
 
 from models.latent import latent_span
 from runners.records import append_metrics
-from runners.train import StackedAdamW, Trainer, data_chunk
+from runners.train import DataStream, StackedAdamW, Trainer
 from tasks.base import IGNORE, PAD, Batch, Latent
 from tasks.rng import Rng
 
@@ -104,56 +105,51 @@ def next_step_hits(task, problem, top: torch.Tensor, stage: int) -> torch.Tensor
     return ((steps == top[:, None]) & (steps != PAD)).any(1)
 
 
-class CurriculumStream:
-    """Per-run training batches, data_chunk(B, T) steps at a time; each example at its step's stage
-    (or, with probability stage_mix, an earlier one), right-padded to seq_len."""
+def chunk_stages(starts, chunk, batch_size, stage_mix, mix_rng: Rng, device, start: int) -> torch.Tensor:
+    """(chunk * B,) the stage of each example of the chunk of steps start .. start + chunk - 1."""
+    base = torch.tensor([stage_at(starts, start + i) for i in range(chunk)], device=device)
+    base = base.repeat_interleave(batch_size)
+    n = base.shape[0]
+    earlier = mix_rng.random((n,), device) < stage_mix
+    pick = mix_rng.integers(0, 1 << 30, (n,), device) % base.clamp(min=1)  # uniform in [0, base)
+    return torch.where(earlier & (base > 0), pick, base)
+
+
+def curriculum_chunk(tasks, views, starts, rngs, mix_rngs, pick_rngs, first_next, batch_size, chunk, seq_len,
+                     stage_mix, device, start):
+    """(inputs, targets), each (chunk, m, B, T): the steps start .. start + chunk - 1, each example at
+    its step's stage (or, with probability stage_mix, an earlier one), right-padded to seq_len."""
+    n, xs, ys = chunk * batch_size, [], []
+    for j, (task, rng, mix_rng) in enumerate(zip(tasks, rngs, mix_rngs)):
+        problem = task.sample(n, rng, device)
+        stage = chunk_stages(starts, chunk, batch_size, stage_mix, mix_rng, device, start)
+        x = torch.full((n, seq_len), PAD, dtype=torch.long, device=device)
+        y = torch.full((n, seq_len), IGNORE, dtype=torch.long, device=device)
+        picks = None if pick_rngs is None else next_step_picks(task, problem, pick_rngs[j])
+        for s in stage.unique().tolist():
+            b, rows = task.render(problem, views[s]), stage == s
+            x[rows, :b.inputs.shape[1]] = b.inputs[rows]
+            if picks is not None and first_next <= s < len(views) - 1:  # one node, nothing after
+                y[rows, b.prompt_len - 2] = picks[rows, s]
+            else:
+                y[rows, :b.targets.shape[1]] = b.targets[rows]
+        xs.append(x.view(chunk, batch_size, seq_len))
+        ys.append(y.view(chunk, batch_size, seq_len))
+    return torch.stack(xs, 1), torch.stack(ys, 1)
+
+
+class CurriculumStream(DataStream):
+    """Per-run training batches, data_chunk(B, T) steps at a time, from curriculum_chunk; with
+    DataStream's prefetch thread (on by default on CUDA), which makes the same chunks in the same
+    order from the same Rngs, so the batches do not depend on it. pick_rngs (stage_target "next" /
+    "next_after_cot"): one per run, draws the scored node for the stages from first_next on."""
 
     def __init__(self, tasks, views, starts, rngs, mix_rngs, batch_size, seq_len, stage_mix, device, pick_rngs=None,
-                 first_next=0):
-        self.tasks, self.views, self.starts, self.rngs, self.mix_rngs = tasks, views, starts, rngs, mix_rngs
-        self.B, self.T, self.mix, self.device = batch_size, seq_len, stage_mix, device
-        self.pick_rngs = pick_rngs  # stage_target "next"/"next_after_cot": one per run, draws the scored node
-        self.first_next = first_next  # with pick_rngs: the first stage scored that way (earlier ones: the rest)
-        self.chunk = data_chunk(batch_size, seq_len)
-        self.step, self.buf, self.pos = 0, None, self.chunk
-
-    def stages(self, mix_rng: Rng) -> torch.Tensor:
-        """(chunk * B,) the stage of each example of the next chunk."""
-        base = torch.tensor([stage_at(self.starts, self.step + i) for i in range(self.chunk)], device=self.device)
-        base = base.repeat_interleave(self.B)
-        n = base.shape[0]
-        earlier = mix_rng.random((n,), self.device) < self.mix
-        pick = mix_rng.integers(0, 1 << 30, (n,), self.device) % base.clamp(min=1)  # uniform in [0, base)
-        return torch.where(earlier & (base > 0), pick, base)
-
-    def next(self):
-        if self.pos == self.chunk:
-            n, xs, ys = self.chunk * self.B, [], []
-            for j, (task, rng, mix_rng) in enumerate(zip(self.tasks, self.rngs, self.mix_rngs)):
-                problem, stage = task.sample(n, rng, self.device), self.stages(mix_rng)
-                x = torch.full((n, self.T), PAD, dtype=torch.long, device=self.device)
-                y = torch.full((n, self.T), IGNORE, dtype=torch.long, device=self.device)
-                picks = None if self.pick_rngs is None else next_step_picks(task, problem, self.pick_rngs[j])
-                for s in stage.unique().tolist():
-                    b, rows = task.render(problem, self.views[s]), stage == s
-                    x[rows, :b.inputs.shape[1]] = b.inputs[rows]
-                    if picks is not None and self.first_next <= s < len(self.views) - 1:  # one node, nothing after
-                        y[rows, b.prompt_len - 2] = picks[rows, s]
-                    else:
-                        y[rows, :b.targets.shape[1]] = b.targets[rows]
-                xs.append(x.view(self.chunk, self.B, self.T))
-                ys.append(y.view(self.chunk, self.B, self.T))
-            self.buf, self.pos = (torch.stack(xs, 1), torch.stack(ys, 1)), 0  # (chunk, m, B, T)
-            self.step += self.chunk
-        x, y = self.buf[0][self.pos], self.buf[1][self.pos]
-        self.pos += 1
-        return x, y
-
-    def wait_idle(self):  # no prefetch thread here (runners.train.DataStream has one)
-        pass
-
-    def close(self):
-        pass
+                 first_next=0, steps=None, prefetch=None):
+        super().__init__(tasks, views[-1], rngs, batch_size, seq_len, device, steps=steps, prefetch=prefetch)
+        # a partial of a module-level function: the thread holds no reference to the stream
+        self.make = functools.partial(curriculum_chunk, tasks, views, starts, rngs, mix_rngs, pick_rngs, first_next,
+                                      batch_size, self.chunk, seq_len, stage_mix, device)
 
 
 class CurriculumTrainer(Trainer):
@@ -176,7 +172,7 @@ class CurriculumTrainer(Trainer):
                                      [Rng(r.seed).fork("stage") for r in runs], tc.batch_size, self.seq_len,
                                      tc.stage_mix, self.device,
                                      None if self.first_next is None else [Rng(r.seed).fork("pick") for r in runs],
-                                     self.first_next)
+                                     self.first_next, steps=tc.steps)
         if tc.reset_optimizer:
             self.opt = self.stage_optimizer(0)
         self.stage, self.eager_steps = -1, 0

@@ -244,14 +244,18 @@ def test_suite_family():
         exps = suite_experiments(preset, ["graphs"])
         zhu, sanford = exps["zhu_graphs"], exps["sanford_connectivity"]
         assert {r.view.split(":")[0] for r in zhu} == {"direct", "cot", "latent", "pause"}
-        nexts = preset != "full"  # smoke and paper: the frontier CoT as stage 0, then Zhu et al.'s next nodes
-        for r in zhu:
+        from runners.suites.graphs import SIZES
+        size = SIZES[preset]
+        for r in zhu:  # every preset: the frontier CoT as stage 0, then Zhu et al.'s next nodes
             staged = r.view.split(":")[0] in ("latent", "pause")
-            assert r.model.n_layer == 2 and dict(r.knobs)["trace"] == ("frontier" if staged and nexts else "path")
+            assert r.model.n_layer == 2 and dict(r.knobs)["trace"] == ("frontier" if staged else "path")
             assert r.train.latent_curriculum == staged
             if staged:
-                assert r.train.reset_optimizer and r.train.stage_target == ("next_after_cot" if nexts else "rest")
-                assert (0 < r.train.stage0_steps < r.train.steps and r.train.stage_mix > 0) == nexts
+                assert r.train.reset_optimizer and r.train.stage_target == "next_after_cot"
+                assert 0 < r.train.stage0_steps < r.train.steps and r.train.stage_mix > 0
+            # the curriculum's own total where the preset gives one (full), else the preset's, as direct and CoT
+            assert r.train.steps == (size["zhu"].get("steps", size["steps"]) if staged else size["steps"])
+        assert preset != "full" or size["zhu"]["steps"] > size["steps"]
         assert len({r.model.n_layer for r in sanford}) > 1 and len({dict(r.knobs)["nodes"] for r in sanford}) > 1
 
 

@@ -138,3 +138,37 @@ def test_cuda_prefetch_gives_the_same_batches(monkeypatch):
     for (x, y), (x0, y0) in zip(out["1"], out["0"]):
         assert torch.equal(x, x0) and torch.equal(y, y0)
     assert not prefetch_threads()
+
+
+def test_curriculum_prefetch_changes_nothing(monkeypatch):
+    """The curriculum's stream (runners.curriculum.CurriculumStream) through the same producer thread:
+    over stage boundaries (mixed earlier stages, next-node targets), the same batches, stage rows
+    and weights with the thread as without."""
+    from runners.curriculum import CurriculumTrainer
+    tc = TrainConfig(steps=STEPS, batch_size=4, lr=3e-3, eval_size=16, log_every=STEPS // 2, latent_curriculum=True,
+                     stage0_steps=STEPS // 3, stage_steps=STEPS // 4, stage_mix=0.3, reset_optimizer=True,
+                     stage_target="next_after_cot")
+    curriculum = [RunConfig("prosqa", {"nodes": 8, "edges": 10, "distance": 2, "trace": "frontier"}, "latent:2x1",
+                            TINY, tc, seed=s) for s in (0, 1)]
+    out = {}
+    for flag in ("0", "1"):
+        monkeypatch.setenv("DEPTHBENCH_PREFETCH", flag)
+        trainer, batches = CurriculumTrainer(curriculum, "cpu"), []
+        step = trainer.step
+
+        def recording_step(i, trainer=trainer, step=step, batches=batches):
+            step(i)
+            batches.append((trainer.x.clone(), trainer.y.clone()))
+        trainer.step = recording_step
+        threads = []
+        trainer.data.launch = (lambda launch=trainer.data.launch: (launch(), threads.append(1)))
+        trainer.train()
+        assert bool(threads) == (flag == "1")
+        out[flag] = trainer, batches
+    (pre, pre_batches), (sync, sync_batches) = out["1"], out["0"]
+    assert len(pre_batches) == len(sync_batches) == STEPS and STEPS > 2 * pre.data.chunk
+    for (x, y), (x0, y0) in zip(pre_batches, sync_batches):
+        assert torch.equal(x, x0) and torch.equal(y, y0)
+    assert pre.stage_log == sync.stage_log and len(pre.stage_log[0]) == 2  # stages 0 and 1 logged
+    assert torch.equal(pre.opt.flat, sync.opt.flat)
+    assert not prefetch_threads()

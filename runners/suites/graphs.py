@@ -29,8 +29,9 @@ from runners.config import RunConfig, TrainConfig
 NEXT_AFTER_COT = dict(target="next_after_cot", trace="frontier", mix=0.3)
 SIZES = {
     # prosqa: knobs of the Zhu task (direct and discrete CoT: the path trace); zhu: the curriculum of
-    # continuous thought and pause tokens (zhu_train) within the same `steps`: stage 0's (stage0), each
-    # later stage's but the last (stage_steps), and target, trace, mix (default: rest, path, 0)
+    # continuous thought and pause tokens (zhu_train): its steps in all (default: the preset's `steps`),
+    # stage 0's (stage0), each later stage's but the last (stage_steps), and target, trace, mix
+    # (default: rest, path, 0)
     "smoke": dict(d=32, h=2, steps=60, batch=32, seeds=2, lr=3e-3, eval_size=128,
                   prosqa=dict(nodes=8, edges=10, distance=2),
                   zhu=dict(stage0=20, stage_steps=10, **NEXT_AFTER_COT),
@@ -161,7 +162,8 @@ SIZES = {
     # and gives n 6 1500 steps, so the family fits its 150 s; 1 layer is left out at n 10 (no 1-layer run
     # learned even the CoT at any n).
     "full": dict(d=128, h=4, pos="rope", steps=2000, batch=256, seeds=3, lr=1e-3, eval_size=1024,
-                 prosqa=dict(nodes=12, edges=16, distance=3), zhu=dict(stage_steps=300),
+                 prosqa=dict(nodes=12, edges=16, distance=3),
+                 zhu=dict(steps=10500, stage0=6000, stage_steps=1500, **NEXT_AFTER_COT),
                  conn={6: dict(steps=1500, depths=[1, 2, 3]), 8: dict(steps=3000, depths=[1, 2, 3]),
                        10: dict(steps=3000, stage0=1500, depths=[2, 3])}),
     "paper": dict(d=768, h=8, steps=20000, batch=256, seeds=3, lr=3e-4, eval_size=2048,
@@ -193,11 +195,13 @@ def zhu_views(distance: int) -> list[str]:
 
 def zhu_train(s: dict) -> TrainConfig:
     """Continuous thought and pause tokens: the Coconut curriculum with an optimizer reset per stage;
-    stage 0 (the discrete CoT) `stage0` steps (0: as the others), each later stage but the last
-    `stage_steps`, stage_target `target`, stage_mix `mix` (SIZES[preset]["zhu"])."""
+    `steps` in all (default: the preset's, as direct and discrete CoT), stage 0 (the discrete CoT)
+    `stage0` steps (0: as the others), each later stage but the last `stage_steps`, stage_target
+    `target`, stage_mix `mix` (SIZES[preset]["zhu"])."""
     z = s["zhu"]
-    return TrainConfig(steps=s["steps"], batch_size=s["batch"], lr=s["lr"], eval_size=s["eval_size"],
-                       log_every=max(1, s["steps"] // 10), latent_curriculum=True, stage0_steps=z.get("stage0", 0),
+    steps = z.get("steps", s["steps"])
+    return TrainConfig(steps=steps, batch_size=s["batch"], lr=s["lr"], eval_size=s["eval_size"],
+                       log_every=max(1, steps // 10), latent_curriculum=True, stage0_steps=z.get("stage0", 0),
                        stage_steps=z["stage_steps"], stage_mix=z.get("mix", 0.0), reset_optimizer=True,
                        stage_target=z.get("target", "rest"))
 
