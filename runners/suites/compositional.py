@@ -60,7 +60,8 @@ SIZES = {  # per study: optimizer steps, batch, seeds (stacked), positions, then
     # 1e-3 and at twice the steps; depth_width: see depth_width()). Session 14 (H100, 3 seeds): with the
     # khop / s5 knob `curriculum` (1..K real hops or elements in training) depth 2 / 4 and loops 2 / 4
     # stayed at chance (k-hop 0.24-0.30 at 1200 and 2400 steps, S5 0.006-0.018 at 1000 and 3000):
-    # not used (k hops need about k + 1 layers in this format, README).
+    # not used (k hops need about k + 1 layers in this format, README). 96 s in the reference run at
+    # c2b5567 (the rotary kernel: depth_width 24 s; treepath 32 s, 0.956 / 0.982).
     "full": dict(
         lr=1e-3, eval_size=1024,
         dw=dict(steps=5000, batch=256, seeds=3, budget=310_000, depths=[1, 2, 4], head_dim=16, pos="rope",
@@ -190,7 +191,13 @@ def treepath(s: dict) -> list[RunConfig]:
         2 heads, seeds 0-3                         0.997 0.845 0.951 0.952
         d 64, 1 head, seeds 0-3                    0.04 0.46 0.68 0.56
         weight decay 0.1, seeds 0-3                0.956 0.958 0.881 0.991
-    Reference runs at lr 1e-3, 3000 steps: 0.953 / 0.944, 0.922 / 0.927, 0.881 / 0.950, 0.950 / 0.994
+    Session 22 (H100, batch 512, lr 1e-3, seeds 0-5 stacked, alone on the GPU), by seed:
+        learned, 3000 steps                        0.948 0.983 0.889 0.818 0.929 0.978
+        rope, 3000 steps                           0.965 0.906 0.999 0.870 0.998 0.958
+        rope, 2000 steps                           0.828 0.984 0.975 0.895 0.948 0.844
+        rope, 1500 steps                           0.779 0.769 0.832 0.808 0.991 0.882
+        rope, 2000 steps of 256                    0.748 0.658 0.913 0.797 0.915 0.828
+    Reference runs at lr 1e-3, 3000 steps: 0.956 / 0.982 (c2b5567), 0.953 / 0.944, 0.922 / 0.927, 0.881 / 0.950, 0.950 / 0.994
     (bbec9ae), 0.819 / 0.937 (be3052c), 0.957 / 0.957 (82e71e6), 0.900 / 0.951 (ac6cecb), 0.953 / 0.986
     (5c73c44, the fused step; 0.955 / 0.961 and 0.949 / 0.999 in two `bench --family` runs with it, the
     first before its residual kernel);

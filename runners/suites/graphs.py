@@ -4,7 +4,9 @@ zhu_graphs            (Zhu et al. 2025; Hao et al. 2024) 2-layer models on the P
                       (path trace: the discrete CoT is the path root -> target, one node per step),
                       four ways: no CoT (direct), discrete CoT, continuous thought latent:Dx1 and
                       pause tokens pause:Dx1 (the equal-compute control), the last two through the
-                      Coconut curriculum (stages 0..D, optimizer reset per stage, final stage longest).
+                      Coconut curriculum (stages 0..D, optimizer reset per stage): stage 0 the frontier
+                      CoT, then Zhu et al.'s next-node targets (stage_target next_after_cot), with
+                      their own steps in `full` (SIZES[...]["zhu"]).
                       Figure graphs_methods: answer accuracy by method, with the seed spread.
 sanford_connectivity  (Sanford et al. 2024) undirected connectivity (one cycle vs two), no CoT at
                       test, depths x nodes (depths per n), each model trained through stepwise
@@ -161,6 +163,11 @@ SIZES = {
     # (every cell at chance, CoT included, in the be3052c reference run) for n 10 with a 1500-step stage 0,
     # and gives n 6 1500 steps, so the family fits its 150 s; 1 layer is left out at n 10 (no 1-layer run
     # learned even the CoT at any n).
+    # H100 session 22 (README "Graphs and continuous thought"): the rotary kernel took the family from 110
+    # to 83 s (c298cd5, configuration unchanged). next_after_cot at d 128, lr 1e-3, stage 0 6000 then 1500
+    # per stage (10500): seeds 0-5 stacked 1.000 0.660 1.000 1.000 1.000 1.000 (106 s), seeds 0-2 1.000
+    # 0.994 0.993 (57 s); stage 0 5000 then 1000 per stage: 0.73 0.65 0.71 0.69 1.00 1.00. zhu uses the
+    # first since c2b5567: reference 1.000 x3 (family 140 s); a family-alone run 0.999 1.000 0.521 (146 s).
     "full": dict(d=128, h=4, pos="rope", steps=2000, batch=256, seeds=3, lr=1e-3, eval_size=1024,
                  prosqa=dict(nodes=12, edges=16, distance=3),
                  zhu=dict(steps=10500, stage0=6000, stage_steps=1500, **NEXT_AFTER_COT),
