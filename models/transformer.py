@@ -174,12 +174,11 @@ class Block(nn.Module):
         m, B, T, d = x.shape
         H = self.cfg.n_head
         qkv = norm_linear(x, *ln, self.qkv_w, self.qkv_b) if ln else linear(x, self.qkv_w, self.qkv_b)
-        # each (m*B, H, T, hd), views of qkv: the backward stacks dq, dk, dv straight into qkv's layout
-        # (a permute before the unbind made it stack, then copy again for the view; H100, equations
-        # CoT, d 256: 4.1 of 52 ms per step)
         if rot is not None:  # one pass each way: split into heads, q and k rotated (kernels.rope_heads)
             q, k, v = kernels.rope_heads(qkv.view(m * B, T, 3 * d), *rot, H)
-        else:
+        else:  # each (m*B, H, T, hd), views of qkv: the backward stacks dq, dk, dv straight into qkv's
+            # layout (a permute before the unbind made it stack, then copy again for the view; H100,
+            # equations CoT, d 256: 4.1 of 52 ms per step)
             q, k, v = (t.transpose(1, 2) for t in qkv.view(m * B, T, 3, H, d // H).unbind(2))
         if cache is None:
             y = attend(q, k, v, is_causal=True)

@@ -4,19 +4,19 @@ Rotary positions rotate q and k in every attention layer; learned ones add one t
 A stack of the full suite's rotary runs (connectivity in runners/suites/graphs.py: 3 layers, its
 width, heads, seeds and batch) is timed as the trainer runs it (Trainer.step, CUDA graphs on a GPU)
 with `pos` learned and rope, with the Triton kernels on (kernels.rope_heads: heads split and q, k
-rotated in one pass each way) and off (DEPTHBENCH_TRITON=0: the PyTorch ops). `ratio` = rope /
-learned with the kernels, `ratio_off` without them: the kernel's gain is the difference.
+rotated in one pass each way) and off (DEPTHBENCH_TRITON=0: PyTorch's ops for every kernel, the
+LayerNorm and bias ones too). `ratio` = rope / learned with the kernels, `ratio_off` without them.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 
 import torch
 
 from models.transformer import ModelConfig
 from runners.config import RunConfig, TrainConfig
+from runners.perf import _env
 from runners.perf_latent import step_ms
 from runners.train import MAX_CHUNK
 
@@ -40,21 +40,14 @@ def pos_step_ratio(device="cpu", n_layer: int | None = None, d_model: int | None
     train = TrainConfig(steps=warmup + steps, batch_size=c["batch_size"], eval_size=64, log_every=warmup + steps)
     out = {"device": str(device), "task": c["task"], "knobs": c["knobs"], "view": c["view"], "models": c["m"],
            "batch_size": c["batch_size"], "n_layer": c["n_layer"], "d_model": c["d_model"], "n_head": c["n_head"]}
-    old = os.environ.get("DEPTHBENCH_TRITON")
-    try:
-        for kernels in ("1", "0"):
-            os.environ["DEPTHBENCH_TRITON"] = kernels
-            for pos in ("learned", "rope"):
-                model = ModelConfig(n_layer=c["n_layer"], d_model=c["d_model"], n_head=c["n_head"], pos=pos)
-                runs = [RunConfig(c["task"], c["knobs"], c["view"], model, train, seed=s) for s in range(c["m"])]
+    for kernels in ("1", "0"):
+        for pos in ("learned", "rope"):
+            model = ModelConfig(n_layer=c["n_layer"], d_model=c["d_model"], n_head=c["n_head"], pos=pos)
+            runs = [RunConfig(c["task"], c["knobs"], c["view"], model, train, seed=s) for s in range(c["m"])]
+            with _env({"DEPTHBENCH_TRITON": kernels}):
                 ms, trainer = step_ms(runs, device, steps, warmup)
-                out[f"{pos}_ms" + ("" if kernels == "1" else "_off")] = round(ms, 3)
-                out["seq_len"] = trainer.seq_len
-    finally:
-        if old is None:
-            os.environ.pop("DEPTHBENCH_TRITON")
-        else:
-            os.environ["DEPTHBENCH_TRITON"] = old
+            out[f"{pos}_ms" + ("" if kernels == "1" else "_off")] = round(ms, 3)
+            out["seq_len"] = trainer.seq_len
     out["ratio"] = round(out["rope_ms"] / out["learned_ms"], 2)
     out["ratio_off"] = round(out["rope_ms_off"] / out["learned_ms_off"], 2)
     return out
