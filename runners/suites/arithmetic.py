@@ -119,6 +119,15 @@ To run them: `depthbench run expr --ops 4 --view pause:3x0 --latent-curriculum -
 --stage-steps 400 --stage-mix 0.3 --reset-optimizer --steps 3000 --n-layer 5 --d-model 256
 --batch-size 512 --lr 7e-4 --seeds 0 1 2` (the CLI's warm-up is 5%, not 10%).
 
+Session 23 (H100, sweeps sharing the GPU; the full recipe for the direct models: d 256, 4 heads, batch
+512, lr 7e-4, 10% warm-up, 3 seeds per depth; answer accuracy, seeds pooled, at 3 / 4 / 5 layers):
+    expr ops 2, direct, 1000 steps      0.13-0.14 / 0.13-0.14 / 0.13-0.15   (loss 1.14-1.16: the marginal)
+    expr ops 3, direct, 1500 steps      0.12-0.14 at every depth            (CoT, 3 layers, 1000 steps: 1.00 0.98 1.00)
+    lis length 50, direct, 1000 steps   0.36-0.39 / 0.35-0.38 / 0.36-0.39   (CoT, 3 layers, 1200 steps: 0.83 0.87 0.88)
+    edit length 12, direct, 1000 steps  0.12-0.15 / 0.12-0.15 / 0.12-0.19   (CoT, 3 layers, 1200 steps: 0.07 0.07 0.06)
+Direct expressions with 1 operator do learn (CPU, d 64, 2 layers, 1500 steps: 0.50). So no size or
+task tried rises with depth within a minutes-long budget; none is added to `full`.
+
 Iterated squaring draws its modulus per example (tasks/arithmetic.py: at one fixed p it
 is a lookup of r, for direct and CoT alike); CVP is where depth and CoT should separate.
 """

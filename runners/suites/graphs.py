@@ -168,6 +168,8 @@ SIZES = {
     # per stage (10500): seeds 0-5 stacked 1.000 0.660 1.000 1.000 1.000 1.000 (106 s), seeds 0-2 1.000
     # 0.994 0.993 (57 s); stage 0 5000 then 1000 per stage: 0.73 0.65 0.71 0.69 1.00 1.00. zhu uses the
     # first since c2b5567: reference 1.000 x3 (family 140 s); a family-alone run 0.999 1.000 0.521 (146 s).
+    # H100 session 23 (README): the same recipe on seeds 6-11 lost 3 of 6 (stage 0 not learned); stage_mix
+    # 0.5, 2500 steps per later stage, batch 512 and distance 2 lost 1-5 of 6 each. Kept: nothing tried won.
     "full": dict(d=128, h=4, pos="rope", steps=2000, batch=256, seeds=3, lr=1e-3, eval_size=1024,
                  prosqa=dict(nodes=12, edges=16, distance=3),
                  zhu=dict(steps=10500, stage0=6000, stage_steps=1500, **NEXT_AFTER_COT),
