@@ -1,6 +1,7 @@
 """`make bench`: run the frozen suite, aggregate, compare with the reference, draw figures."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -17,8 +18,20 @@ def choose_preset(preset: str | None) -> tuple[str, str]:
     return "smoke", "no CUDA GPU is visible (pass --preset full to force the GPU preset)"
 
 
+def train_passes(runs, widths: dict[str, int], device, backend: str, options) -> list[tuple[list, object]]:
+    """The runs in passes of (runs, backend options): on a CUDA device with the serial backend and no
+    --interleave asked for, the runs of the experiments a family lists in INTERLEAVE (widths: run_id ->
+    width, runners.suite.suite_interleave) train that many groups at a time, the rest one at a time."""
+    if backend != "serial" or options.interleave > 1 or not str(device).startswith("cuda"):
+        return [(runs, options)]
+    by_width = {}
+    for r in runs:
+        by_width.setdefault(widths.get(r.run_id, 1), []).append(r)
+    return [(rs, dataclasses.replace(options, interleave=w)) for w, rs in sorted(by_width.items())]
+
+
 def bench(preset=None, device=None, root=Path("results/runs"), shard_spec=None, backend="serial", jobs=None,
-          families=None, options=None, model="transformer") -> int:
+          families=None, options=None, model="transformer", suite_interleave=True) -> int:
     import torch
 
     from paper_figs import run_all
@@ -27,7 +40,8 @@ def bench(preset=None, device=None, root=Path("results/runs"), shard_spec=None, 
     from runners.compare import compare, format_table, summary
     from runners.family_time import family_times, format_times
     from runners.results_csv import MalformedCSV, read_results, write_results
-    from runners.suite import shard, suite_runs
+    from runners.backends import BackendOptions
+    from runners.suite import shard, suite_interleave as interleave_plan, suite_runs
     from runners.sweep import make_groups, run_sweep
 
     preset, why = choose_preset(preset)
@@ -40,7 +54,12 @@ def bench(preset=None, device=None, root=Path("results/runs"), shard_spec=None, 
         print(f"model {model} in place of the transformer" + "".join(f"; {n}" for n in notes), flush=True)
     groups = shard(make_groups(runs), shard_spec)
     mine = [r for g in groups for r in g]
-    counts = run_sweep(mine, device=device, root=root, backend=backend, jobs=jobs, options=options)
+    options = options or BackendOptions(jobs=jobs)
+    widths = interleave_plan(preset, families) if suite_interleave else {}
+    counts = {}
+    for part, opts in train_passes(mine, widths, device, backend, options):
+        for k, v in run_sweep(part, device=device, root=root, backend=backend, options=opts).items():
+            counts[k] = counts.get(k, 0) + v
     train_s = time.time() - start
     if shard_spec:
         print(f"shard {shard_spec}: {counts['trained']} runs trained, {counts['skipped']} skipped "

@@ -126,7 +126,7 @@ def cmd_bench(args) -> int:
         model = register_model_file(args.model_file, args.model)
     return bench(preset=args.preset, device=args.device, root=Path(args.root), shard_spec=args.shard,
                  backend=args.backend, jobs=args.jobs, families=args.family, options=backend_options(args),
-                 model=model)
+                 model=model, suite_interleave=not args.no_suite_interleave)
 
 
 def cmd_figs(args) -> int:
@@ -184,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: full with a CUDA GPU, else smoke")
     b.add_argument("--shard", default=None, help="i/n: run every n-th group from i")
     b.add_argument("--family", action="append", default=None, help="only this family (repeatable)")
+    b.add_argument("--no-suite-interleave", action="store_true",
+                   help="train every group alone, also those of the experiments a family trains several at a "
+                        "time on a GPU (its INTERLEAVE; runners/interleave.py)")
     add_backend_args(b)
     b.add_argument("--model", default=None, help="run the suite with this model in place of the transformer: "
                    "a registered name (transformer, lstm, linrec) or an installed depthbench.models plugin")

@@ -25,16 +25,31 @@ FAMILY_BUDGET_S = {"groups": 120, "arithmetic": 120, "graphs": 150, "regression"
 def suite_experiments(preset: str, families=None) -> dict[str, list[RunConfig]]:
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; valid: {PRESETS}")
+    out = {}
+    for name in _family_names(families):
+        out.update(FAMILIES[name].experiments(preset))
+    return out
+
+
+def _family_names(families) -> list[str]:
     names = list(families or DEFAULT_FAMILIES)
     if "all" in names:
         names = list(FAMILIES)
     bad = sorted(set(names) - set(FAMILIES))
     if bad:
         raise ValueError(f"unknown family {bad}; valid: {sorted(FAMILIES)} or all")
-    out = {}
-    for name in names:
-        out.update(FAMILIES[name].experiments(preset))
-    return out
+    return names
+
+
+def suite_interleave(preset: str, families=None) -> dict[str, int]:
+    """run_id -> how many groups its experiment trains at once on a GPU, for the experiments a family
+    module lists in INTERLEAVE (experiment -> width): many small groups, launch-bound on a GPU."""
+    widths = {}
+    for name in _family_names(families):
+        plan = getattr(FAMILIES[name], "INTERLEAVE", {})
+        for exp, runs in FAMILIES[name].experiments(preset).items():
+            widths.update({r.run_id: plan[exp] for r in runs if exp in plan})
+    return widths
 
 
 def suite_runs(preset: str, families=None) -> list[RunConfig]:
@@ -55,4 +70,4 @@ def shard(groups: list, spec: str | None) -> list:
     return groups[i::n]
 
 
-__all__ = ["SUITE_VERSION", "PRESETS", "suite_runs", "suite_experiments", "shard"]
+__all__ = ["SUITE_VERSION", "PRESETS", "suite_runs", "suite_experiments", "suite_interleave", "shard"]

@@ -91,3 +91,38 @@ def test_ineligible_and_oom_groups_train_alone_after(tmp_path, monkeypatch, caps
 def test_bad_interleave_is_refused():
     with pytest.raises(ValueError, match="--interleave must be >= 1"):
         BackendOptions(interleave=0)
+
+
+def test_suite_interleaves_only_the_listed_experiments():
+    from runners.suite import suite_experiments, suite_interleave
+    from runners.suites import compositional
+    for preset in ("smoke", "full"):
+        exps = suite_experiments(preset, ["compositional", "groups"])
+        listed = {r.run_id for name in compositional.INTERLEAVE for r in exps[name]}
+        widths = suite_interleave(preset, ["compositional", "groups"])
+        assert set(widths) == listed and listed
+        assert set(widths.values()) == set(compositional.INTERLEAVE.values())
+        rest = {r.run_id for name, runs in exps.items() if name not in compositional.INTERLEAVE for r in runs}
+        assert not rest & listed
+
+
+def test_bench_trains_the_listed_experiments_interleaved_on_a_gpu_only():
+    from runners.bench import train_passes
+    from runners.suite import suite_interleave, suite_runs
+    runs, widths = suite_runs("smoke", ["compositional"]), suite_interleave("smoke", ["compositional"])
+    passes = train_passes(runs, widths, "cuda", "serial", BackendOptions())
+    assert sorted((o.interleave, len(rs)) for rs, o in passes) == [(1, len(runs) - len(widths)), (4, len(widths))]
+    assert all(widths.get(r.run_id, 1) == o.interleave for rs, o in passes for r in rs)
+    for device, backend, opts in [("cpu", "serial", BackendOptions()), ("cuda", "local", BackendOptions()),
+                                  ("cuda", "serial", BackendOptions(interleave=2))]:  # asked for: as asked
+        assert train_passes(runs, widths, device, backend, opts) == [(runs, opts)]
+
+
+def test_interleaved_pass_gives_the_serial_records(tmp_path, serial):
+    """The passes a GPU bench would make, trained here on the CPU (where groups take turns): the same records."""
+    from runners.bench import train_passes
+    runs = tiny_runs()
+    widths = {r.run_id: 2 for r in runs if r.task == "s5"}
+    for part, opts in train_passes(runs, widths, "cuda", "serial", BackendOptions()):
+        run_sweep(part, root=tmp_path, backend="serial", options=opts, progress=False)
+    assert records(runs, tmp_path) == serial

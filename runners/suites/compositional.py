@@ -81,6 +81,10 @@ SIZES = {  # per study: optimizer steps, batch, seeds (stacked), positions, then
         tree=dict(steps=20000, batch=512, seeds=3, nodes=16, min_depth=3, n_layer=6, d=128, h=1, pos="learned")),
 }
 CURRENCIES = ("depth", "loops", "cot", "latent")
+# Experiments whose many small groups `depthbench bench` trains side by side on a GPU (runners/interleave.py),
+# so many at a time: a step of these stacks is bound by kernel launches (0.7-3.6 ms on an H100,
+# session 23), and the groups' kernels overlap. Each group computes what it would alone.
+INTERLEAVE = {"exchange": 4, "exchange_latent": 4}
 
 
 def train_config(s: dict, study: dict) -> TrainConfig:
