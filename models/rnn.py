@@ -244,7 +244,8 @@ class StackedLinRec(_StackedRecurrent):
             return torch.zeros(shape)
         if leaf in ("read_in_w", "in_w"):
             return torch.randn(shape, generator=gen) / math.sqrt(shape[0])
-        std = 0.02 / math.sqrt(2 * self.cfg.n_layer) if leaf in ("out_w", "proj_w") else 0.02
+        std0 = self.cfg.init_std
+        std = std0 / math.sqrt(2 * self.cfg.n_layer) if leaf in ("out_w", "proj_w") else std0
         return torch.randn(shape, generator=gen) * std
 
     def layer(self, i, h, state):

@@ -36,6 +36,7 @@ class ModelConfig:
     input_injection: bool = False  # add the input embedding again before every loop
     dropout: float = 0.0
     residual: str = "fp32"      # the residual stream's dtype under bf16 autocast (CUDA): fp32 | bf16
+    init_std: float = 0.02      # std of the initial weights (GPT-2's 0.02; the residual projections scaled down)
 
     def __post_init__(self):
         from runners.config import check_types
@@ -54,6 +55,8 @@ class ModelConfig:
             raise ValueError(f"unknown residual {self.residual!r}; valid: {RESIDUALS}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not self.init_std > 0:
+            raise ValueError(f"init_std must be > 0, got {self.init_std}")
 
     @property
     def ff(self) -> int:
@@ -243,14 +246,16 @@ class StackedTransformer(nn.Module):
 
     def init_weights(self, seeds: list[int]):
         """Model i drawn from its own CPU generator seeded with seeds[i] (same on any device).
-        Weights N(0, 0.02^2) (GPT-2), the residual projections scaled by 1/sqrt(2 layers), except
+        Weights N(0, 0.02^2) (GPT-2; ModelConfig.init_std), the residual projections scaled by
+        1/sqrt(2 layers), except
         the float read-in (d_in -> d_model), N(0, 1/d_in) as Garg et al.'s nn.Linear read-in is
         of that order: at 0.02 an x's embedding was as small as the position's and in-context
         regression (d 5, 2 layers of width 64, batch 128, 1,500 steps, on a CPU) stayed on the
         plateau (NMSE after 10 examples 0.79) where at 1/sqrt(d_in) it left it (0.35)."""
         if len(seeds) != self.m:
             raise ValueError(f"need {self.m} seeds, got {len(seeds)}")
-        resid_std = 0.02 / math.sqrt(2 * self.cfg.n_layer * self.cfg.n_loops)
+        std0 = self.cfg.init_std
+        resid_std = std0 / math.sqrt(2 * self.cfg.n_layer * self.cfg.n_loops)
         with torch.no_grad():
             for i, seed in enumerate(seeds):
                 gen = torch.Generator().manual_seed(int(seed))
@@ -261,7 +266,7 @@ class StackedTransformer(nn.Module):
                     elif leaf.endswith("_b"):
                         val = torch.zeros(p.shape[1:])
                     else:
-                        std = resid_std if leaf in ("proj_w", "out_w") else 0.02
+                        std = resid_std if leaf in ("proj_w", "out_w") else std0
                         if leaf == "read_in_w":  # float path: x's embedding at unit scale, see below
                             std = 1.0 / math.sqrt(p.shape[1])
                         val = torch.randn(p.shape[1:], generator=gen) * std

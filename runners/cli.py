@@ -84,7 +84,8 @@ def cmd_run(args, extra) -> int:
     from runners.records import is_done, read_final
     from runners.train import train_group
     model = ModelConfig(n_layer=args.n_layer, d_model=args.d_model, n_head=args.n_head, d_ff=args.d_ff,
-                        pos=args.pos, norm=args.norm, n_loops=args.n_loops, residual=args.residual)
+                        pos=args.pos, norm=args.norm, n_loops=args.n_loops, residual=args.residual,
+                        init_std=args.init_std)
     from runners.graph_cli import curriculum_fields
     train = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, eval_size=args.eval_size,
                         log_every=max(1, min(100, args.steps // 10)), **curriculum_fields(args))
@@ -161,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--pos", default="learned")
     r.add_argument("--norm", default="pre")
     r.add_argument("--n-loops", type=int, default=1)
+    r.add_argument("--init-std", type=float, default=0.02, help="std of the initial weights (default 0.02, GPT-2's)")
     r.add_argument("--residual", default="fp32", help="residual stream dtype under bf16 autocast on a GPU: "
                    "fp32 | bf16 (faster; the suite trains fp32)")
     r.add_argument("--steps", type=int, default=1000)

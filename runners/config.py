@@ -12,7 +12,7 @@ SUITE_VERSION = "v1"
 STAGE_TARGETS = ("rest", "next", "next_after_cot")
 # fields added after v1 froze, per part of the run, with their defaults: left out of a run's JSON
 # while at the default, so the ids of runs that existed before them stay valid
-LATER_FIELDS = {"train": {"stage_target": "rest", "compile": False, "stage0_steps": 0}, "model": {"residual": "fp32"}}
+LATER_FIELDS = {"train": {"stage_target": "rest", "compile": False, "stage0_steps": 0}, "model": {"residual": "fp32", "init_std": 0.02}}
 
 
 @dataclass(frozen=True)

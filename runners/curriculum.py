@@ -16,6 +16,7 @@ Every stage is padded on the right to the longest stage (more pads change nothin
 model), so one shape serves every batch, and the passes of the latent objective are fixed per
 stage (rows drawn at earlier stages have their thoughts inside them): on a GPU the step stays a
 CUDA graph, recaptured after one eager step when the stage changes the passes or the optimizer.
+Stage 0 is trained once for continuous thought and pause tokens of the same runs (runners/stage0.py).
 Evaluation is at the final stage, the run's own view. At the end of every earlier stage the runs
 are also evaluated on that stage's view (fresh held-out examples: eval_size, 512 at most), and a
 row {"step", "stage", "answer_acc", "token_acc", "eval_loss"} goes to each run's metrics.jsonl:
@@ -25,11 +26,13 @@ from __future__ import annotations
 
 import bisect
 import functools
+import time
 
 import torch
 import torch.nn.functional as F
 
 from models.latent import latent_span
+from runners import stage0
 from runners.records import append_metrics
 from runners.train import DataStream, StackedAdamW, Trainer
 from tasks.base import IGNORE, PAD, Batch, Latent
@@ -177,15 +180,36 @@ class CurriculumTrainer(Trainer):
             self.opt = self.stage_optimizer(0)
         self.stage, self.eager_steps = -1, 0
         self.root, self.stage_log = None, [[] for _ in runs]  # per run: one row per stage before the last
+        self.share, self.logs, self.t0 = None, None, 0.0  # resume(): the stage-0 snapshot's key
 
     def eval_batch(self, task, problem):
         """The stage's view, right-padded to the group's length like training batches (the runs'
         tasks may render an earlier stage at different lengths: a frontier trace is longer)."""
         return pad_right(task.render(problem, self.view), self.seq_len)
 
-    def train(self, root=None, progress=None):
-        self.root = root
-        return super().train(root, progress)
+    def resume(self, logs, root) -> int:
+        """0, or stage 1's first step where a snapshot of this group's stage 0 exists (runners/stage0.py):
+        its weights, stage-0 rows and loss readouts loaded, the data streams replayed through stage 0."""
+        self.root, self.logs, self.t0 = root, logs, time.time()
+        tc = self.runs[0].train
+        self.share = None
+        if not (self.final_stage >= 1 and stage0.enabled(root, tc)):
+            return 0
+        self.share = stage0.key(self.runs, self.seq_len, self.starts[1])
+        snap = stage0.load(root, self.share)
+        if snap is None:
+            return 0
+        self.model.load_state_dict({k: v.to(self.device) for k, v in snap["state"].items()})
+        self.loss_sum.copy_(snap["loss_sum"])
+        for j, run in enumerate(self.runs):
+            logs[j].extend(snap["logs"][j])
+            self.stage_log[j].extend(snap["stage_log"][j])
+            if root is not None:
+                append_metrics(root, run.run_id, snap["logs"][j] + snap["stage_log"][j])
+        for _ in range(self.starts[1]):  # the batches stage 0 read, so later ones are the same
+            self.data.next()
+        self.record_notes = {"stage0_shared": self.share, "stage0_wall_s": snap["wall_s"]}
+        return self.starts[1]
 
     def final_metrics(self) -> list[dict]:
         """The final evaluation and, per run, stage 0's answer accuracy (stage0_metrics)."""
@@ -243,6 +267,9 @@ class CurriculumTrainer(Trainer):
         if stage != self.stage:
             if self.stage >= 0:
                 self.evaluate_stage(self.stage, i)
+            if self.stage == 0 and self.share is not None:  # the end of stage 0: leave it for a twin group
+                stage0.save(self.root, self.share, self.model, self.stage_log, self.logs, self.loss_sum,
+                            time.time() - self.t0)
             self.stage = stage
             if hasattr(self.objective, "span"):  # latent: the passes change with the stage
                 self.objective.span = self.stage_span(stage)

@@ -335,10 +335,18 @@ class Trainer:
             return None
         self.graph.replay()
 
+    def resume(self, logs: list[list[dict]], root) -> int:
+        """The first step to train (0); the curriculum starts later where stage 0 is shared
+        (runners/stage0.py), with its logs filled in."""
+        return 0
+
     def train(self, root=None, progress=None) -> list[list[dict]]:
         logs = [[] for _ in self.runs]
+        first = self.resume(logs, root)
+        if progress is not None and first:
+            progress(first)
         try:
-            for i in range(self.runs[0].train.steps):
+            for i in range(first, self.runs[0].train.steps):
                 self.train_step(i, logs, root)
                 if progress is not None:
                     progress(1)
@@ -456,7 +464,8 @@ def finish_records(trainer, logs, metrics, wall: float, deterministic: bool, roo
         rec = {"run_id": run.run_id, "config": run.to_dict(), "metrics": {**met, "loss": log[-1]["loss"]},
                "params": trainer.model.n_params(), "wall_s": wall, "group_size": len(runs),
                "device": device_name(trainer.device), "git_sha": git_sha(), "seq_len": trainer.seq_len,
-               "deterministic": deterministic or trainer.device.type == "cpu"}
+               "deterministic": deterministic or trainer.device.type == "cpu",
+               **getattr(trainer, "record_notes", {})}  # e.g. a shared stage 0 (runners/stage0.py)
         if root is not None:
             write_json_atomic(run_dir(root, run.run_id) / "final.json", rec)
         records.append(rec)
