@@ -181,6 +181,8 @@ SIZES = {
     # n 10 2 layers 0.49-0.51 (CoT stage learned on one seed), 3 layers 0.50 0.54 0.64 with the CoT
     # stage learned on all three. `full` uses init_std 0.05 for the whole family since session 24, and
     # stage 0 8000; pause tokens start from the continuous-thought runs' stage 0 (runners/stage0.py).
+    # Reference run at 41c7a33 (make bench): continuous thought 0.744 (stage 0 0.999; two seeds fell at a
+    # later stage), pause 0.55 (24.0 s against 37.1 s), path CoT 0.71 (one seed 0.50), graphs 136 s.
     "full": dict(d=128, h=4, pos="rope", init_std=0.05, steps=2000, batch=256, seeds=3, lr=1e-3, eval_size=1024,
                  prosqa=dict(nodes=12, edges=16, distance=3),
                  zhu=dict(steps=12500, stage0=8000, stage_steps=1500, **NEXT_AFTER_COT),
