@@ -173,7 +173,7 @@ SIZES = {
     # H100 session 24 (README "Graphs and continuous thought"; one command each, sweeps sharing the GPU).
     # Stage 0 alone (frontier CoT, 6000 steps, seeds 8 10 11 12 14-17), seeds ending >= 0.99 of 8: as
     # `full` 2, weight decay 0.1 3, init_std 0.05 7, init_std 0.1 1, 9000 steps 7, d 192 (6 heads) 8,
-    # batch 512 7; the stuck seeds sat at loss 0.55-0.65 with every trace step partly wrong. At init_std
+    # batch 512 7; the stuck seeds sat at loss 0.55-0.65. At init_std
     # 0.05 the whole recipe (seeds 0-11): stage 0 6000 then 1500 per stage 9 of 12 ended at 1.00 (stage 0
     # not learned on one seed, two fell at stage 2); stage 0 8000: 10 of 12 (stage 0 learned on all 12,
     # two fell at stage 2). Path CoT (2000 steps) 0.87 (0.43-0.95, 12 seeds), no CoT 0.48-0.53.
