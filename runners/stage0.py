@@ -12,8 +12,8 @@ stage 1. With an optimizer reset per stage (train.reset_optimizer) nothing else 
 without one, stage 0's optimizer state would, so such runs share nothing.
 
 Each record of a group that loaded a snapshot names it (`stage0_shared`: the key) with the wall
-time stage 0 took where it was trained (`stage0_wall_s`); its own wall_s counts only its later
-stages, so a family's summed wall_s counts the shared stage once. A group killed after stage 0
+time stage 0 took where it was trained (`stage0_wall_s`); its own wall_s counts its later stages
+and the replay, so a family's summed wall_s counts the shared training once. A group killed after stage 0
 resumes there the same way. DEPTHBENCH_SHARE_STAGE0=0 turns sharing off: every group trains its
 own stage 0 and leaves no snapshot.
 """
@@ -34,8 +34,7 @@ DIR = "_stage0"
 def enabled(root, train) -> bool:
     """Whether a group may load or leave a snapshot: a records root, an optimizer reset per stage,
     and DEPTHBENCH_SHARE_STAGE0 not 0."""
-    return (root is not None and train.reset_optimizer and train.latent_curriculum
-            and os.environ.get("DEPTHBENCH_SHARE_STAGE0", "1") != "0")
+    return root is not None and train.reset_optimizer and os.environ.get("DEPTHBENCH_SHARE_STAGE0", "1") != "0"
 
 
 def key(runs, seq_len: int, stage0_end: int) -> str:

@@ -261,6 +261,7 @@ class DataStream:
 
 class Trainer:
     """Holds the stacked model, optimizer and a (possibly graph-captured) step."""
+    record_notes: dict = {}  # extra fields of every final record (a shared stage 0: runners/stage0.py)
 
     def __init__(self, runs: list[RunConfig], device):
         first = runs[0]
@@ -465,7 +466,7 @@ def finish_records(trainer, logs, metrics, wall: float, deterministic: bool, roo
                "params": trainer.model.n_params(), "wall_s": wall, "group_size": len(runs),
                "device": device_name(trainer.device), "git_sha": git_sha(), "seq_len": trainer.seq_len,
                "deterministic": deterministic or trainer.device.type == "cpu",
-               **getattr(trainer, "record_notes", {})}  # e.g. a shared stage 0 (runners/stage0.py)
+               **trainer.record_notes}
         if root is not None:
             write_json_atomic(run_dir(root, run.run_id) / "final.json", rec)
         records.append(rec)

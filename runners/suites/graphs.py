@@ -172,7 +172,7 @@ SIZES = {
     # 0.5, 2500 steps per later stage, batch 512 and distance 2 lost 1-5 of 6 each. Kept: nothing tried won.
     # H100 session 24 (README "Graphs and continuous thought"; one command each, sweeps sharing the GPU).
     # Stage 0 alone (frontier CoT, 6000 steps, seeds 8 10 11 12 14-17), seeds ending >= 0.99 of 8: as
-    # `full` 2, weight decay 0.1 3, init_std 0.05 7, init_std 0.1 1, 9000 steps 7, d 192 (6 heads) 8,
+    # `full` 2, weight decay 0.1 3, init_std 0.05 7, init_std 0.1 2, 9000 steps 7, d 192 (6 heads) 8,
     # batch 512 7; the stuck seeds sat at loss 0.55-0.65. At init_std
     # 0.05 the whole recipe (seeds 0-11): stage 0 6000 then 1500 per stage 9 of 12 ended at 1.00 (stage 0
     # not learned on one seed, two fell at stage 2); stage 0 8000: 10 of 12 (stage 0 learned on all 12,
